@@ -1,0 +1,72 @@
+import { randomUUID } from "node:crypto";
+import cookie from "@fastify/cookie";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import Fastify, { type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { invalidRequest } from "./domain/errors.js";
+import { registerErrorHandling } from "./http/errors.js";
+import { securityHeaders } from "./http/security-headers.js";
+import { registerHealth } from "./http/routes/health.js";
+import { registerLogin } from "./http/routes/login.js";
+import { registerLogout } from "./http/routes/logout.js";
+import { registerRefresh } from "./http/routes/refresh.js";
+import { registerSessions } from "./http/routes/sessions.js";
+import { registerWellKnown } from "./http/routes/well-known.js";
+import type { App } from "./http/types.js";
+import { loggerOptions } from "./logger.js";
+import type { Services } from "./services.js";
+
+export interface AppOptions {
+  /** A pino logger to use (tests capture output through it); default: one from the config. */
+  logger?: Logger;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Builds the Fastify app on the given services. Never listens: server.ts does. */
+export async function buildApp(services: Services, opts: AppOptions = {}): Promise<FastifyInstance> {
+  const { config } = services;
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: loggerOptions(config.log.level) }),
+    bodyLimit: config.server.bodyLimit,
+    trustProxy: config.server.trustProxy,
+    requestIdHeader: "x-request-id",
+    genReqId: (req) => {
+      const given = req.headers["x-request-id"];
+      return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  registerErrorHandling(app);
+  await app.register(cookie);
+  app.addHook("onSend", securityHeaders);
+  app.addHook("onRequest", async (request, reply) => {
+    void reply.header("x-request-id", request.id);
+  });
+  // OAuth clients (RFC 6749, 7009, 7662) send forms; a repeated parameter is an error (RFC 6749 §3.1).
+  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
+    const params = new URLSearchParams(body as string);
+    const out: Record<string, string> = {};
+    for (const [k, v] of params) {
+      if (k in out) return done(invalidRequest(`parameter ${k.slice(0, 64)} is repeated`), undefined);
+      out[k] = v;
+    }
+    done(null, out);
+  });
+
+  // An empty body is an empty object: optional-only bodies (logout, refresh by
+  // cookie) then validate, and required fields are reported by name.
+  app.addHook("preValidation", async (request) => {
+    if (request.body === undefined || request.body === null) (request as { body: unknown }).body = {};
+  });
+
+  registerHealth(app, services);
+  registerWellKnown(app, services);
+  registerLogin(app, services);
+  registerRefresh(app, services);
+  registerLogout(app, services);
+  registerSessions(app, services);
+  return app as unknown as FastifyInstance;
+}

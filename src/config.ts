@@ -1,0 +1,200 @@
+import { parseDuration } from "./lib/duration.js";
+
+export type Algorithm = "ES256" | "RS256" | "EdDSA";
+export type DeviceChangePolicy = "revoke" | "flag" | "allow";
+
+/** Configuration, grouped so each module receives only the slice it needs. */
+export interface Config {
+  readonly server: { host: string; port: number; trustProxy: boolean; bodyLimit: number };
+  readonly storage: {
+    databaseUrl?: string;
+    redisUrl?: string;
+    dataDir: string;
+    migrateOnStart: boolean;
+    poolSize: number;
+  };
+  readonly tokens: {
+    issuer: string;
+    audience: string[];
+    algorithm: Algorithm;
+    accessTokenTtlMs: number;
+    keyRotationIntervalMs: number;
+    /** How long a new key is published before it signs; also the JWKS max-age bound. */
+    keyPrepublishMs: number;
+    keyEncryptionKey?: string;
+  };
+  readonly sessions: {
+    refreshTokenTtlMs: number;
+    sessionMaxLifetimeMs: number;
+    refreshReuseGraceMs: number;
+    maxSessionsPerUser: number;
+    deviceChangePolicy: DeviceChangePolicy | "default";
+  };
+  readonly revocation: { maxStalenessMs: number };
+  readonly cookies: { secure: boolean; sameSite: "strict" | "lax" };
+  readonly admin: { clientId?: string; clientSecret?: string };
+  readonly log: { level: string };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Every variable the service reads, with its default (documented in the README). */
+export const ENV_DEFAULTS = {
+  HOST: "0.0.0.0",
+  PORT: "3000",
+  DATA_DIR: "./data",
+  MIGRATE_ON_START: "true",
+  DATABASE_POOL_SIZE: "10",
+  ACCESS_TOKEN_TTL: "10m",
+  REFRESH_TOKEN_TTL: "7d",
+  SESSION_MAX_LIFETIME: "30d",
+  REFRESH_REUSE_GRACE: "10s",
+  MAX_SESSIONS_PER_USER: "10",
+  DEVICE_CHANGE_POLICY: "default",
+  KEY_ALGORITHM: "ES256",
+  KEY_ROTATION_INTERVAL: "30d",
+  KEY_PREPUBLISH: "1h",
+  MAX_REVOCATION_STALENESS: "30s",
+  COOKIE_SECURE: "true",
+  COOKIE_SAMESITE: "strict",
+  TRUST_PROXY: "false",
+  BODY_LIMIT: "16384",
+  LOG_LEVEL: "info",
+} as const;
+
+/**
+ * Reads and validates the environment. Collects every problem before failing
+ * so an operator fixes them all in one go.
+ */
+export function loadConfig(env: Env): Config {
+  const problems: string[] = [];
+  const get = (name: keyof typeof ENV_DEFAULTS): string => {
+    const v = env[name];
+    return v === undefined || v === "" ? ENV_DEFAULTS[name] : v;
+  };
+  const optional = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v === "" ? undefined : v;
+  };
+  const duration = (name: keyof typeof ENV_DEFAULTS, min = 1): number => {
+    const ms = parseDuration(get(name));
+    if (ms === undefined || ms < min) {
+      problems.push(`${name}=${JSON.stringify(get(name))} is not a duration (seconds, or a number with ms/s/m/h/d)`);
+      return 1;
+    }
+    return ms;
+  };
+  const integer = (name: keyof typeof ENV_DEFAULTS, min: number, max: number): number => {
+    const raw = get(name);
+    const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      problems.push(`${name}=${JSON.stringify(raw)} must be a whole number from ${min} to ${max}`);
+      return min;
+    }
+    return n;
+  };
+  const bool = (name: keyof typeof ENV_DEFAULTS): boolean => {
+    const raw = get(name).toLowerCase();
+    if (raw === "true" || raw === "1") return true;
+    if (raw === "false" || raw === "0") return false;
+    problems.push(`${name}=${JSON.stringify(get(name))} must be true or false`);
+    return false;
+  };
+  const oneOf = <T extends string>(name: keyof typeof ENV_DEFAULTS, allowed: readonly T[]): T => {
+    const raw = get(name);
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    problems.push(`${name}=${JSON.stringify(raw)} must be one of ${allowed.join(", ")}`);
+    return allowed[0]!;
+  };
+
+  const host = get("HOST");
+  const port = integer("PORT", 0, 65535);
+  const databaseUrl = optional("DATABASE_URL");
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push("DATABASE_URL must be a postgres:// or postgresql:// URL");
+  }
+  const redisUrl = optional("REDIS_URL");
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    problems.push("REDIS_URL must be a redis:// or rediss:// URL");
+  }
+  const keyEncryptionKey = optional("KEY_ENCRYPTION_KEY");
+  if (keyEncryptionKey !== undefined && keyEncryptionKey.length < 32) {
+    problems.push("KEY_ENCRYPTION_KEY must be at least 32 characters (e.g. `openssl rand -base64 32`)");
+  } else if (databaseUrl !== undefined && keyEncryptionKey === undefined) {
+    problems.push("KEY_ENCRYPTION_KEY is required when DATABASE_URL is set (at least 32 characters)");
+  }
+  const adminClientId = optional("ADMIN_CLIENT_ID");
+  const adminClientSecret = optional("ADMIN_CLIENT_SECRET");
+  if ((adminClientId === undefined) !== (adminClientSecret === undefined)) {
+    problems.push("ADMIN_CLIENT_ID and ADMIN_CLIENT_SECRET must be set together");
+  } else if (adminClientSecret !== undefined && adminClientSecret.length < 16) {
+    problems.push("ADMIN_CLIENT_SECRET must be at least 16 characters");
+  }
+
+  const issuer = optional("ISSUER") ?? `http://${host === "0.0.0.0" || host === "::" ? "localhost" : host}:${port}`;
+  try {
+    new URL(issuer);
+  } catch {
+    problems.push(`ISSUER=${JSON.stringify(issuer)} must be a URL`);
+  }
+  const audience = (optional("AUDIENCE") ?? issuer).split(",").map((a) => a.trim()).filter(Boolean);
+
+  const accessTokenTtlMs = duration("ACCESS_TOKEN_TTL", 1000);
+  const refreshTokenTtlMs = duration("REFRESH_TOKEN_TTL", 1000);
+  const sessionMaxLifetimeMs = duration("SESSION_MAX_LIFETIME", 1000);
+  const refreshReuseGraceMs = duration("REFRESH_REUSE_GRACE", 0);
+  const keyRotationIntervalMs = duration("KEY_ROTATION_INTERVAL", 60_000);
+  const keyPrepublishMs = duration("KEY_PREPUBLISH", 1000);
+  const maxStalenessMs = duration("MAX_REVOCATION_STALENESS", 1000);
+  if (keyPrepublishMs >= keyRotationIntervalMs) {
+    problems.push("KEY_PREPUBLISH must be shorter than KEY_ROTATION_INTERVAL");
+  }
+
+  const config: Config = {
+    server: { host, port, trustProxy: bool("TRUST_PROXY"), bodyLimit: integer("BODY_LIMIT", 1024, 1 << 20) },
+    storage: {
+      databaseUrl,
+      redisUrl,
+      dataDir: get("DATA_DIR"),
+      migrateOnStart: bool("MIGRATE_ON_START"),
+      poolSize: integer("DATABASE_POOL_SIZE", 1, 200),
+    },
+    tokens: {
+      issuer,
+      audience,
+      algorithm: oneOf("KEY_ALGORITHM", ["ES256", "RS256", "EdDSA"] as const),
+      accessTokenTtlMs,
+      keyRotationIntervalMs,
+      keyPrepublishMs,
+      keyEncryptionKey,
+    },
+    sessions: {
+      refreshTokenTtlMs,
+      sessionMaxLifetimeMs,
+      refreshReuseGraceMs,
+      maxSessionsPerUser: integer("MAX_SESSIONS_PER_USER", 1, 1000),
+      deviceChangePolicy: oneOf("DEVICE_CHANGE_POLICY", ["default", "revoke", "flag", "allow"] as const),
+    },
+    revocation: { maxStalenessMs },
+    cookies: { secure: bool("COOKIE_SECURE"), sameSite: oneOf("COOKIE_SAMESITE", ["strict", "lax"] as const) },
+    admin: { clientId: adminClientId, clientSecret: adminClientSecret },
+    log: { level: oneOf("LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const) },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === "object") {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

@@ -1,0 +1,45 @@
+import type { SessionRecord } from "./types.js";
+
+export interface LifetimePolicy {
+  accessTokenTtlMs: number;
+  refreshTokenTtlMs: number;
+  sessionMaxLifetimeMs: number;
+}
+
+export type SessionState = "live" | "revoked" | "idle_expired" | "absolute_expired";
+
+/**
+ * A session's validity is a pure function of the row and the time, checked
+ * on every use, not only at refresh (LESSONS: lazily checked timeouts).
+ */
+export function sessionState(session: Pick<SessionRecord, "revokedAt" | "idleExpiresAt" | "absoluteExpiresAt">, now: Date): SessionState {
+  if (session.revokedAt !== null) return "revoked";
+  if (now >= session.absoluteExpiresAt) return "absolute_expired";
+  if (now >= session.idleExpiresAt) return "idle_expired";
+  return "live";
+}
+
+const min = (a: Date, b: Date): Date => (a <= b ? a : b);
+
+/** Expiries of a session created at `now`. */
+export function initialExpiries(now: Date, policy: LifetimePolicy) {
+  const absoluteExpiresAt = new Date(now.getTime() + policy.sessionMaxLifetimeMs);
+  return {
+    absoluteExpiresAt,
+    ...slidingExpiries(absoluteExpiresAt, now, policy),
+  };
+}
+
+/**
+ * Idle expiry slides to now + REFRESH_TOKEN_TTL, and no token outlives the
+ * absolute wall (SPEC §3).
+ */
+export function slidingExpiries(absoluteExpiresAt: Date, now: Date, policy: LifetimePolicy) {
+  return {
+    idleExpiresAt: min(new Date(now.getTime() + policy.refreshTokenTtlMs), absoluteExpiresAt),
+    accessExpiresAt: min(new Date(now.getTime() + policy.accessTokenTtlMs), absoluteExpiresAt),
+  };
+}
+
+/** Seconds from now until `at`, never negative. */
+export const secondsUntil = (at: Date, now: Date): number => Math.max(0, Math.floor((at.getTime() - now.getTime()) / 1000));

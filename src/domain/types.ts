@@ -1,0 +1,90 @@
+/** Plain records the domain works on; storage maps its rows to these. */
+
+export type Transport = "bearer" | "cookie";
+
+/** Where a caller found a token: SPEC §5 `token_transport`. */
+export type PresentedVia = "header" | "cookie";
+
+export const transportOf = (via: PresentedVia): Transport => (via === "header" ? "bearer" : "cookie");
+
+export type RevocationReason =
+  | "logout"
+  | "logout_all"
+  | "user_revoked"
+  | "admin"
+  | "evicted"
+  | "refresh_reuse"
+  | "device_change"
+  | "password_change"
+  | "user_disabled"
+  | "rfc7009";
+
+export interface DeviceInfo {
+  browser: string | null;
+  os: string | null;
+  /** "desktop", "mobile", "tablet", … */
+  type: string | null;
+}
+
+export interface UserRecord {
+  id: string;
+  username: string;
+  passwordHash: string;
+  disabled: boolean;
+  notBefore: Date | null;
+  createdAt: Date;
+}
+
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  transport: Transport;
+  createdAt: Date;
+  lastSeenAt: Date;
+  idleExpiresAt: Date;
+  absoluteExpiresAt: Date;
+  accessExpiresAt: Date;
+  createdIp: string | null;
+  lastIp: string | null;
+  userAgent: string | null;
+  device: DeviceInfo;
+  deviceFlagged: boolean;
+  deviceScore: number;
+  revokedAt: Date | null;
+  revokedReason: string | null;
+  revokedBy: string | null;
+}
+
+export interface RefreshTokenRecord {
+  id: string;
+  sessionId: string;
+  parentId: string | null;
+  createdAt: Date;
+  expiresAt: Date;
+  rotatedAt: Date | null;
+  successorSealed: Uint8Array | null;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+/** What the request tells us about the caller's device. */
+export interface ClientContext {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+/** A revocation-list entry (SPEC §4). */
+export type RevocationEntry =
+  | { kind: "sid"; subject: string; expiresAt: Date }
+  | { kind: "sub"; subject: string; notBefore: Date; expiresAt: Date };
+
+export interface AuditEventInput {
+  type: string;
+  /** "user:<id>", "client:<id>", "system" or "anonymous". */
+  actor: string;
+  userId?: string | null;
+  sessionId?: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+  detail?: Record<string, unknown>;
+}

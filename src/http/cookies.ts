@@ -1,0 +1,52 @@
+import type {} from "@fastify/cookie";
+import { randomBytes } from "node:crypto";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { safeEqual } from "../crypto/opaque-token.js";
+import { AppError } from "../domain/errors.js";
+import type { IssuedTokens } from "../domain/session-service.js";
+
+export interface CookieSettings {
+  secure: boolean;
+  sameSite: "strict" | "lax";
+}
+
+export const CSRF_HEADER = "x-csrf-token";
+
+/**
+ * Cookie names. Over https they carry the `__Host-`/`__Secure-` prefixes, so
+ * a sibling subdomain cannot plant or overwrite them; the refresh cookie is
+ * path-scoped to /refresh and so cannot use `__Host-`.
+ */
+export function cookieNames(secure: boolean) {
+  return secure
+    ? { access: "__Host-sa_access", refresh: "__Secure-sa_refresh", csrf: "__Host-sa_csrf" }
+    : { access: "sa_access", refresh: "sa_refresh", csrf: "sa_csrf" };
+}
+
+/** Writes the session cookies of a cookie-transport login or refresh. */
+export function setSessionCookies(reply: FastifyReply, tokens: IssuedTokens, settings: CookieSettings): void {
+  const names = cookieNames(settings.secure);
+  const base = { secure: settings.secure, sameSite: settings.sameSite } as const;
+  void reply.setCookie(names.access, tokens.accessToken, { ...base, httpOnly: true, path: "/", maxAge: tokens.expiresIn });
+  void reply.setCookie(names.refresh, tokens.refreshToken, { ...base, httpOnly: true, path: "/refresh", maxAge: tokens.refreshExpiresIn });
+  // Readable by the page's script, which echoes it in x-csrf-token (double submit).
+  void reply.setCookie(names.csrf, randomBytes(32).toString("base64url"), { ...base, httpOnly: false, path: "/", maxAge: tokens.refreshExpiresIn });
+}
+
+/** Clears the session cookies: a refresh that failed for good must not loop (LESSONS: cookies). */
+export function clearSessionCookies(reply: FastifyReply, settings: CookieSettings): void {
+  const names = cookieNames(settings.secure);
+  const base = { secure: settings.secure, sameSite: settings.sameSite } as const;
+  void reply.clearCookie(names.access, { ...base, path: "/" });
+  void reply.clearCookie(names.refresh, { ...base, path: "/refresh" });
+  void reply.clearCookie(names.csrf, { ...base, path: "/" });
+}
+
+/** Double-submit check: the x-csrf-token header must equal the CSRF cookie. */
+export function requireCsrf(request: FastifyRequest, settings: CookieSettings): void {
+  const cookie = request.cookies[cookieNames(settings.secure).csrf];
+  const header = request.headers[CSRF_HEADER];
+  if (typeof cookie !== "string" || cookie.length === 0 || typeof header !== "string" || !safeEqual(cookie, header)) {
+    throw new AppError("invalid_request", 403, "missing or mismatched CSRF token (x-csrf-token must equal the CSRF cookie)");
+  }
+}

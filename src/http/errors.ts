@@ -1,0 +1,62 @@
+import type { FastifyError, FastifyInstance } from "fastify";
+import { AppError, RateLimitedError, UnavailableError } from "../domain/errors.js";
+
+/**
+ * Maps every error to SPEC §5's body in one place. Client errors say what was
+ * wrong; anything else is a generic 500 whose cause goes to the log with the
+ * request id, never to the client.
+ */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | AppError | Error, request, reply) => {
+    if (err instanceof AppError) {
+      if (err instanceof RateLimitedError || err instanceof UnavailableError) {
+        void reply.header("retry-after", String(err.retryAfterSeconds));
+      }
+      if (err.status >= 500) request.log.error({ err, detail: err.detail }, "request failed");
+      else if (err.detail !== undefined) request.log.info({ code: err.code, detail: err.detail }, "request refused");
+      return reply.status(err.status).send({ error: err.code, error_description: err.description });
+    }
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      return reply.status(400).send({ error: "invalid_request", error_description: validationMessage(fe) });
+    }
+    const status = typeof fe.statusCode === "number" ? fe.statusCode : 500;
+    if (status >= 400 && status < 500) {
+      // Fastify's own client errors: malformed JSON, body too large, bad media type…
+      return reply.status(status).send({ error: status === 404 ? "not_found" : "invalid_request", error_description: publicMessage(fe) });
+    }
+    request.log.error({ err }, "unhandled error");
+    return reply.status(500).send({ error: "server_error", error_description: "internal error" });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    return reply.status(404).send({ error: "not_found", error_description: `no route for ${request.method} ${request.url.split("?")[0]!.slice(0, 200)}` });
+  });
+}
+
+function validationMessage(err: FastifyError): string {
+  const first = err.validation?.[0];
+  if (!first) return "the request is malformed";
+  const where = err.validationContext ?? "body";
+  const path = first.instancePath ? first.instancePath.replace(/^\//, "").replace(/\//g, ".") : "";
+  const missing = (first.params as { missingProperty?: string } | undefined)?.missingProperty;
+  if (missing) return `${where}.${missing} is required`;
+  if (first.keyword === "additionalProperties") {
+    return `${where} has an unknown field ${(first.params as { additionalProperty?: string }).additionalProperty ?? ""}`.trim();
+  }
+  return `${where}${path ? "." + path : ""} ${first.message ?? "is invalid"}`;
+}
+
+const PUBLIC_MESSAGES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: "the body is not valid JSON",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "the body is empty but declared as JSON",
+  FST_ERR_CTP_BODY_TOO_LARGE: "the body is too large",
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "unsupported content type",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "content-length does not match the body",
+};
+
+function publicMessage(err: FastifyError): string {
+  if (err.code && PUBLIC_MESSAGES[err.code]) return PUBLIC_MESSAGES[err.code]!;
+  if (err instanceof SyntaxError) return "the body is not valid JSON";
+  return "the request is malformed";
+}

@@ -1,0 +1,32 @@
+import { Type } from "typebox";
+import type { Services } from "../../services.js";
+import { clientContext } from "../client-context.js";
+import { setSessionCookies } from "../cookies.js";
+import { errorResponses, TokenResponse, TransportField } from "../schemas.js";
+import { tokenBody } from "../token-body.js";
+import type { App } from "../types.js";
+
+const LoginBody = Type.Object(
+  {
+    username: Type.String({ minLength: 1, maxLength: 128 }),
+    // Bounded: argon2 on a megabyte password is a denial of service.
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+    transport: Type.Optional(TransportField),
+  },
+  { additionalProperties: false },
+);
+
+/** POST /login (SPEC §5): password login, bearer by default. */
+export function registerLogin(app: App, services: Services): void {
+  app.post(
+    "/login",
+    { schema: { body: LoginBody, response: { 200: TokenResponse, ...errorResponses } } },
+    async (request, reply) => {
+      const { username, password, transport = "bearer" } = request.body;
+      const tokens = await services.sessions.login(username, password, transport, clientContext(request));
+      void reply.header("cache-control", "no-store");
+      if (transport === "cookie") setSessionCookies(reply, tokens, services.config.cookies);
+      return tokenBody(tokens);
+    },
+  );
+}

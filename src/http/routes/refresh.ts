@@ -1,0 +1,55 @@
+import type {} from "@fastify/cookie";
+import { Type } from "typebox";
+import { AppError, invalidRequest } from "../../domain/errors.js";
+import type { Services } from "../../services.js";
+import { clientContext } from "../client-context.js";
+import { clearSessionCookies, cookieNames, requireCsrf, setSessionCookies } from "../cookies.js";
+import { errorResponses, RefreshTokenField, TokenResponse } from "../schemas.js";
+import { tokenBody } from "../token-body.js";
+import type { App } from "../types.js";
+
+const RefreshBody = Type.Object(
+  {
+    refresh_token: Type.Optional(RefreshTokenField),
+    // RFC 6749 §6 style clients send this; accepted and ignored.
+    grant_type: Type.Optional(Type.Literal("refresh_token")),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * POST /refresh (SPEC §5): bearer sessions send `{ refresh_token }`; cookie
+ * sessions send the refresh cookie plus the CSRF header. Where the token came
+ * from is the transport it is checked against.
+ */
+export function registerRefresh(app: App, services: Services): void {
+  const cookies = services.config.cookies;
+  app.post(
+    "/refresh",
+    { schema: { body: RefreshBody, response: { 200: TokenResponse, ...errorResponses } } },
+    async (request, reply) => {
+      void reply.header("cache-control", "no-store");
+      const fromBody = request.body.refresh_token;
+      const fromCookie = request.cookies[cookieNames(cookies.secure).refresh];
+      if (fromBody !== undefined) {
+        const tokens = await services.sessions.refresh(fromBody, "bearer", clientContext(request));
+        return tokenBody(tokens);
+      }
+      if (typeof fromCookie !== "string" || fromCookie.length === 0) {
+        throw invalidRequest("a refresh_token (body) or the refresh cookie is required");
+      }
+      requireCsrf(request, cookies);
+      try {
+        const tokens = await services.sessions.refresh(fromCookie, "cookie", clientContext(request));
+        setSessionCookies(reply, tokens, cookies);
+        return tokenBody(tokens);
+      } catch (err) {
+        // A refresh that fails for good clears the cookies, so the page stops retrying.
+        if (err instanceof AppError && (err.code === "invalid_grant" || err.code === "transport_mismatch")) {
+          clearSessionCookies(reply, cookies);
+        }
+        throw err;
+      }
+    },
+  );
+}

@@ -1,0 +1,52 @@
+import { Type } from "typebox";
+
+/** SPEC §5 error body. */
+export const ErrorBody = Type.Object({
+  error: Type.String(),
+  error_description: Type.String(),
+});
+
+export const errorResponses = {
+  400: ErrorBody,
+  401: ErrorBody,
+  403: ErrorBody,
+  404: ErrorBody,
+  409: ErrorBody,
+  429: ErrorBody,
+  503: ErrorBody,
+};
+
+export const TransportField = Type.Union([Type.Literal("bearer"), Type.Literal("cookie")]);
+
+/** Opaque refresh tokens are 43 base64url characters; a little slack, never unbounded. */
+export const RefreshTokenField = Type.String({ minLength: 1, maxLength: 512 });
+
+export const TokenResponse = Type.Object({
+  access_token: Type.Optional(Type.String()),
+  refresh_token: Type.Optional(Type.String()),
+  token_type: Type.Optional(Type.Literal("Bearer")),
+  expires_in: Type.Integer(),
+  refresh_expires_in: Type.Optional(Type.Integer()),
+  session_id: Type.String(),
+  evicted_session_ids: Type.Optional(Type.Array(Type.String())),
+});
+
+export const SessionView = Type.Object({
+  id: Type.String(),
+  transport: TransportField,
+  created_at: Type.String({ format: "date-time" }),
+  last_seen_at: Type.String({ format: "date-time" }),
+  idle_expires_at: Type.String({ format: "date-time" }),
+  absolute_expires_at: Type.String({ format: "date-time" }),
+  created_ip: Type.Union([Type.String(), Type.Null()]),
+  last_ip: Type.Union([Type.String(), Type.Null()]),
+  user_agent: Type.Union([Type.String(), Type.Null()]),
+  device: Type.Object({
+    browser: Type.Union([Type.String(), Type.Null()]),
+    os: Type.Union([Type.String(), Type.Null()]),
+    type: Type.Union([Type.String(), Type.Null()]),
+  }),
+  device_flagged: Type.Boolean(),
+  device_score: Type.Integer(),
+  current: Type.Boolean(),
+});

@@ -1,0 +1,83 @@
+import { errors, jwtVerify, SignJWT, type JWTHeaderParameters } from "jose";
+import type { Clock } from "../domain/clock.js";
+import { invalidToken } from "../domain/errors.js";
+import type { AccessTokenClaims, AccessTokenSigner, AccessTokenVerifier } from "../domain/ports.js";
+import type { KeyManager } from "./key-manager.js";
+
+/** Asymmetric algorithms only: never HS256 or `none` for tokens others verify (SPEC §2). */
+export const ALLOWED_ALGORITHMS = ["ES256", "RS256", "EdDSA"];
+
+/** Longest access token accepted, in characters (hostile-input bound). */
+export const MAX_TOKEN_LENGTH = 4096;
+
+export interface TokenSettings {
+  issuer: string;
+  audience: string[];
+}
+
+export function createAccessTokenSigner(keys: KeyManager, settings: TokenSettings): AccessTokenSigner {
+  const aud = settings.audience.length === 1 ? settings.audience[0]! : settings.audience;
+  return {
+    async sign({ sub, sid, trn, iat, exp }) {
+      const key = keys.signingKey();
+      return new SignJWT({ sid, trn })
+        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "at+jwt" })
+        .setIssuer(settings.issuer)
+        .setSubject(sub)
+        .setAudience(aud)
+        .setIssuedAt(iat)
+        .setExpirationTime(exp)
+        .setJti(crypto.randomUUID())
+        .sign(key.privateKey);
+    },
+  };
+}
+
+/**
+ * Verifies our own access tokens: signature by a published key whose alg
+ * matches the header, `typ: at+jwt`, iss, aud, exp/nbf against the injected
+ * clock, and the claims the product relies on.
+ */
+export function createAccessTokenVerifier(
+  keys: KeyManager,
+  settings: TokenSettings,
+  clock: Clock,
+  onUnknownKid?: () => Promise<void>,
+): AccessTokenVerifier {
+  const resolve = async (header: JWTHeaderParameters) => {
+    const kid = header.kid;
+    if (typeof kid !== "string" || kid.length > 128) throw invalidToken("token has no usable kid");
+    let found = keys.verificationKey(kid);
+    if (!found && onUnknownKid) {
+      await onUnknownKid();
+      found = keys.verificationKey(kid);
+    }
+    if (!found) throw invalidToken("token is signed by an unknown key");
+    if (found.alg !== header.alg) throw invalidToken("token algorithm does not match its key");
+    return found.key;
+  };
+  return {
+    async verify(token) {
+      if (typeof token !== "string" || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
+        throw invalidToken("malformed token");
+      }
+      try {
+        const { payload } = await jwtVerify(token, resolve, {
+          issuer: settings.issuer,
+          audience: settings.audience,
+          algorithms: ALLOWED_ALGORITHMS,
+          typ: "at+jwt",
+          currentDate: clock.now(),
+          requiredClaims: ["sub", "sid", "jti", "iat", "exp", "trn"],
+        });
+        if (typeof payload.sid !== "string" || (payload.trn !== "bearer" && payload.trn !== "cookie")) {
+          throw invalidToken("token claims are malformed");
+        }
+        return payload as unknown as AccessTokenClaims;
+      } catch (err) {
+        if (err instanceof errors.JOSEError) throw invalidToken(undefined, err.code);
+        throw err;
+      }
+    },
+  };
+}

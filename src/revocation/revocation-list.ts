@@ -1,0 +1,45 @@
+import type { RevocationEntry } from "../domain/types.js";
+
+/**
+ * The in-process mirror of the revocation list (SPEC §4): sessions revoked
+ * ("sid") and users revoked before an instant ("sub"). Entries drop out once
+ * the tokens they stop would have expired anyway.
+ */
+export class RevocationList {
+  private readonly sids = new Map<string, number>();
+  private readonly subs = new Map<string, { notBeforeSec: number; expMs: number }>();
+
+  add(entries: Iterable<RevocationEntry>): void {
+    for (const e of entries) {
+      const expMs = e.expiresAt.getTime();
+      if (e.kind === "sid") {
+        this.sids.set(e.subject, Math.max(expMs, this.sids.get(e.subject) ?? 0));
+      } else {
+        const notBeforeSec = Math.ceil(e.notBefore.getTime() / 1000);
+        const prev = this.subs.get(e.subject);
+        this.subs.set(e.subject, {
+          notBeforeSec: Math.max(notBeforeSec, prev?.notBeforeSec ?? 0),
+          expMs: Math.max(expMs, prev?.expMs ?? 0),
+        });
+      }
+    }
+  }
+
+  /** Is a token with these claims revoked? `iat` in epoch seconds. */
+  isRevoked(sid: string, sub: string, iat: number, nowMs: number): boolean {
+    const sidExp = this.sids.get(sid);
+    if (sidExp !== undefined && sidExp > nowMs) return true;
+    const user = this.subs.get(sub);
+    return user !== undefined && user.expMs > nowMs && iat < user.notBeforeSec;
+  }
+
+  /** Drops entries whose tokens have all expired. */
+  prune(nowMs: number): void {
+    for (const [k, exp] of this.sids) if (exp <= nowMs) this.sids.delete(k);
+    for (const [k, v] of this.subs) if (v.expMs <= nowMs) this.subs.delete(k);
+  }
+
+  get size(): number {
+    return this.sids.size + this.subs.size;
+  }
+}

@@ -1,0 +1,57 @@
+import pino from "pino";
+import { buildApp } from "./app.js";
+import { ConfigError, loadConfig } from "./config.js";
+import { loggerOptions } from "./logger.js";
+import { createServices } from "./services.js";
+
+/** The only place that reads process.env, listens, and exits. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const p of err.problems) process.stderr.write(`config error: ${p}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = pino(loggerOptions(config.log.level));
+  const services = await createServices(config, {
+    log: { info: (m) => logger.info(m), error: (obj, m) => logger.error(obj, m) },
+  });
+  const app = await buildApp(services, { logger });
+  logger.info(
+    { mode: { database: services.db.kind, revocations: config.storage.redisUrl ? "redis" : "in-process" }, issuer: config.tokens.issuer },
+    "session authority starting",
+  );
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down: finishing in-flight requests");
+    const force = setTimeout(() => {
+      logger.error("shutdown took too long; exiting");
+      process.exit(1);
+    }, 15_000);
+    force.unref();
+    try {
+      await app.close(); // stops accepting, waits for in-flight requests
+      await services.close();
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, "shutdown failed");
+      process.exit(1);
+    }
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+
+  await app.listen({ host: config.server.host, port: config.server.port });
+}
+
+main().catch((err) => {
+  process.stderr.write(`fatal: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});
