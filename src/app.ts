@@ -45,6 +45,8 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
   app.addHook("onRequest", async (request, reply) => {
     void reply.header("x-request-id", request.id);
   });
+  // JSON and forms only: anything else is 415, not a string the schemas reject.
+  app.removeContentTypeParser("text/plain");
   // OAuth clients (RFC 6749, 7009, 7662) send forms; a repeated parameter is an error (RFC 6749 §3.1).
   app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
     const params = new URLSearchParams(body as string);
