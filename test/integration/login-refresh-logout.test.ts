@@ -56,7 +56,7 @@ for (const mode of MODES) {
     t.ok((payload.exp as number) - (payload.iat as number) === 600, "lifetime is ACCESS_TOKEN_TTL");
     const jwksRes = await fetch(new URL("/.well-known/jwks.json", address));
     t.match(jwksRes.headers.get("cache-control"), /max-age=\d+/);
-    const key = (await jwksRes.json()).keys[0];
+    const key = ((await jwksRes.json()) as { keys: Array<Record<string, unknown>> }).keys[0]!;
     t.match(key, { kty: "EC", alg: "ES256", use: "sig", kid: String });
     t.notOk("d" in key, "no private part is ever published");
   });

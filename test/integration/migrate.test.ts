@@ -1,7 +1,8 @@
 // migrate() against real databases: it must leave _prisma_migrations exactly
 // as `prisma migrate deploy` would, apply each migration once however many
 // processes race, and refuse histories it cannot trust.
-import { createHash } from "node:crypto";
+import { spawnSync } from "node:child_process";
+import { createHash, randomUUID } from "node:crypto";
 import { appendFile, cp, mkdtemp, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -185,6 +186,12 @@ t.test("postgres", async (t) => {
   });
 });
 
+t.test("ping fails on an unreachable server", async (t) => {
+  const db = await openDatabase({ url: "postgres://postgres@127.0.0.1:1/nowhere", dataDir: "" });
+  t.teardown(() => db.close());
+  await t.rejects(db.ping());
+});
+
 t.test("embedded", async (t) => {
   common(t, async (t) => (await freshEmbedded(t, { migrated: false })).db);
 
@@ -197,8 +204,13 @@ t.test("embedded", async (t) => {
     await t.rejects(openDatabase({ dataDir }), /already open/, "a folder opens once");
     const results = await Promise.all([migrate(db), migrate(db)]);
     t.strictSame(results.flatMap((r) => r.applied), expected, "concurrent runs apply once");
-    await db.prisma.user.create({ data: { id: crypto.randomUUID(), username: "Ada", usernameKey: "ada", passwordHash: "x" } });
+    await db.prisma.user.create({ data: { id: randomUUID(), username: "Ada", usernameKey: "ada", passwordHash: "x" } });
     await db.close();
+    // The folder is claimed per process; a claim outlives only a live process.
+    const claim = join(dataDir, "session-authority.lock");
+    await writeFile(claim, `${process.ppid}\n`);
+    await t.rejects(openDatabase({ dataDir }), /in use by process/, "another live process's claim holds");
+    await writeFile(claim, `${spawnSync("true").pid}\n`);
     db = await openDatabase({ dataDir });
     t.teardown(() => db.close());
     t.equal((await db.prisma.user.findUniqueOrThrow({ where: { usernameKey: "ada" } })).username, "Ada");
