@@ -1,0 +1,35 @@
+import t from "tap";
+import { parse } from "yaml";
+import { testApp } from "../fixtures/app.js";
+
+/** Fastify's `:id` → OpenAPI's `{id}`. */
+const toOpenApiPath = (url: string) => url.replace(/:([A-Za-z_]+)/g, "{$1}");
+
+t.test("every registered route is documented in openapi.yaml, and nothing documented is missing", async (t) => {
+  const { app } = await testApp(t, "embedded");
+  const res = await app.inject({ url: "/openapi.yaml" });
+  t.equal(res.statusCode, 200);
+  t.match(res.headers["content-type"], /yaml/);
+  const doc = parse(res.body) as { paths: Record<string, Record<string, unknown>> };
+
+  const registered = new Set<string>();
+  // Fastify prints its router as a tree; with commonPrefix off each line is a full path and its methods.
+  const printed = app.printRoutes({ commonPrefix: false });
+  for (const m of printed.matchAll(/([^\s─└├│]+) \(([A-Z, ]+)\)/g)) {
+    for (const method of m[2]!.split(", ")) {
+      if (method === "HEAD") continue; // Fastify adds HEAD for every GET
+      registered.add(`${method} ${m[1]}`);
+    }
+  }
+  t.ok(registered.size > 5, `found routes: ${[...registered].join(", ")}`);
+  for (const route of registered) {
+    const [method, url] = route.split(" ") as [string, string];
+    t.ok(doc.paths[toOpenApiPath(url)]?.[method.toLowerCase()], `${route} is documented`);
+  }
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const method of Object.keys(ops)) {
+      const url = path.replace(/\{([A-Za-z_]+)\}/g, ":$1");
+      t.ok(app.hasRoute({ method: method.toUpperCase() as "GET", url }), `documented ${method.toUpperCase()} ${path} exists`);
+    }
+  }
+});
