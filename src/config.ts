@@ -31,6 +31,7 @@ export interface Config {
     deviceChangePolicy: DeviceChangePolicy | "default";
   };
   readonly revocation: { maxStalenessMs: number };
+  readonly cleanup: { intervalMs: number; sessionRetentionMs: number; auditRetentionMs: number; batchSize: number };
   readonly cookies: { secure: boolean; sameSite: "strict" | "lax" };
   readonly admin: { clientId?: string; clientSecret?: string };
   readonly log: { level: string };
@@ -67,6 +68,10 @@ export const ENV_DEFAULTS = {
   TRUST_PROXY: "false",
   BODY_LIMIT: "16384",
   LOG_LEVEL: "info",
+  CLEANUP_INTERVAL: "1h",
+  SESSION_RETENTION: "7d",
+  AUDIT_RETENTION: "90d",
+  CLEANUP_BATCH_SIZE: "1000",
 } as const;
 
 /**
@@ -183,6 +188,12 @@ export function loadConfig(env: Env): Config {
       deviceChangePolicy: oneOf("DEVICE_CHANGE_POLICY", ["default", "revoke", "flag", "allow"] as const),
     },
     revocation: { maxStalenessMs },
+    cleanup: {
+      intervalMs: duration("CLEANUP_INTERVAL", 1000),
+      sessionRetentionMs: duration("SESSION_RETENTION", 0),
+      auditRetentionMs: duration("AUDIT_RETENTION", 0),
+      batchSize: integer("CLEANUP_BATCH_SIZE", 1, 100_000),
+    },
     cookies: { secure: bool("COOKIE_SECURE"), sameSite: oneOf("COOKIE_SAMESITE", ["strict", "lax"] as const) },
     admin: { clientId: adminClientId, clientSecret: adminClientSecret },
     log: { level: oneOf("LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const) },

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type Config } from "../config.js";
+import { systemClock } from "../domain/clock.js";
 import { AppError } from "../domain/errors.js";
+import { runCleanup } from "../maintenance/cleanup.js";
 import { createServices } from "../services.js";
 import { openDatabase } from "../storage/database.js";
 import { migrate } from "../storage/migrate.js";
@@ -30,6 +32,20 @@ const COMMANDS: Record<string, Command> = {
       try {
         const { applied } = await migrate(db, { log: (m) => io.out(m) });
         io.out(applied.length ? `applied ${applied.length} migration(s): ${applied.join(", ")}` : "database is up to date");
+        return 0;
+      } finally {
+        await db.close();
+      }
+    },
+  },
+  cleanup: {
+    summary: "delete expired sessions, spent refresh tokens, stale revocations and old audit events once",
+    usage: "session-authority cleanup",
+    async run(_args, config, io) {
+      const db = await openDatabase({ url: config.storage.databaseUrl, dataDir: config.storage.dataDir, poolSize: 2 });
+      try {
+        const report = await runCleanup(db, systemClock, config.cleanup);
+        io.out(report ? JSON.stringify(report) : "another instance is cleaning up; nothing done");
         return 0;
       } finally {
         await db.close();
