@@ -7,11 +7,24 @@ import { invalidRequest } from "./domain/errors.js";
 import { registerErrorHandling } from "./http/errors.js";
 import { securityHeaders } from "./http/security-headers.js";
 import { registerHealth } from "./http/routes/health.js";
+import { registerIntrospect } from "./http/routes/introspect.js";
+import { registerIssueSession } from "./http/routes/issue-session.js";
 import { registerLogin } from "./http/routes/login.js";
 import { registerLogout } from "./http/routes/logout.js";
+import { registerOAuthMetadata } from "./http/routes/oauth-metadata.js";
 import { registerRefresh } from "./http/routes/refresh.js";
+import { registerRevocationStream } from "./http/routes/revocation-stream.js";
+import { registerRevocations } from "./http/routes/revocations.js";
+import { registerRevoke } from "./http/routes/revoke.js";
 import { registerSessions } from "./http/routes/sessions.js";
 import { registerWellKnown } from "./http/routes/well-known.js";
+import { registerAdminClients } from "./http/routes/admin-clients.js";
+import { registerAdminKeys } from "./http/routes/admin-keys.js";
+import { registerAdminSessions } from "./http/routes/admin-sessions.js";
+import { registerAdminUi } from "./http/routes/admin-ui.js";
+import { registerAdminUsers } from "./http/routes/admin-users.js";
+import { registerMetrics } from "./http/routes/metrics.js";
+import { registerOpenApi } from "./http/routes/openapi.js";
 import type { App } from "./http/types.js";
 import { loggerOptions } from "./logger.js";
 import type { Services } from "./services.js";
@@ -19,6 +32,14 @@ import type { Services } from "./services.js";
 export interface AppOptions {
   /** A pino logger to use (tests capture output through it); default: one from the config. */
   logger?: Logger;
+  /** Heartbeat period of GET /revocations/stream (default 5 s, the SPEC's bound). */
+  sseHeartbeatMs?: number;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    registeredRoutes: ReadonlyArray<{ method: string; url: string }>;
+  }
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -38,6 +59,13 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  // Every route as registered, for the test that openapi.yaml documents them all.
+  const routes: Array<{ method: string; url: string }> = [];
+  app.addHook("onRoute", (r) => {
+    for (const method of [r.method].flat()) if (method !== "HEAD") routes.push({ method, url: r.url });
+  });
+  app.decorate("registeredRoutes", routes);
 
   registerErrorHandling(app);
   await app.register(cookie);
@@ -65,10 +93,24 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
   });
 
   registerHealth(app, services);
+  registerMetrics(app, services);
+  registerOpenApi(app);
   registerWellKnown(app, services);
   registerLogin(app, services);
   registerRefresh(app, services);
   registerLogout(app, services);
   registerSessions(app, services);
+  // Service-facing (SPEC §5).
+  registerOAuthMetadata(app, services);
+  registerIntrospect(app, services);
+  registerRevoke(app, services);
+  registerIssueSession(app, services);
+  registerRevocations(app, services);
+  registerRevocationStream(app, services, { heartbeatMs: opts.sseHeartbeatMs ?? 5_000 });
+  registerAdminUsers(app, services);
+  registerAdminSessions(app, services);
+  registerAdminClients(app, services);
+  registerAdminKeys(app, services);
+  registerAdminUi(app);
   return app as unknown as FastifyInstance;
 }

@@ -9,6 +9,7 @@ export interface Config {
   readonly storage: {
     databaseUrl?: string;
     redisUrl?: string;
+    redisKeyPrefix: string;
     dataDir: string;
     migrateOnStart: boolean;
     poolSize: number;
@@ -31,6 +32,17 @@ export interface Config {
     deviceChangePolicy: DeviceChangePolicy | "default";
   };
   readonly revocation: { maxStalenessMs: number };
+  readonly rateLimit: {
+    /** Failures free before backoff starts, per key family. */
+    loginPerUser: number;
+    loginPerIp: number;
+    refreshPerIp: number;
+    clientAuth: number;
+    windowMs: number;
+    maxBlockMs: number;
+    /** Optional per-service-client request ceiling (requests per second); undefined = off. */
+    clientRequestsPerSecond?: number;
+  };
   readonly cleanup: { intervalMs: number; sessionRetentionMs: number; auditRetentionMs: number; batchSize: number };
   readonly cookies: { secure: boolean; sameSite: "strict" | "lax" };
   readonly admin: { clientId?: string; clientSecret?: string };
@@ -68,6 +80,14 @@ export const ENV_DEFAULTS = {
   TRUST_PROXY: "false",
   BODY_LIMIT: "16384",
   LOG_LEVEL: "info",
+  REDIS_KEY_PREFIX: "sa:",
+  RATE_LIMIT_LOGIN_PER_USER: "5",
+  RATE_LIMIT_LOGIN_PER_IP: "20",
+  RATE_LIMIT_REFRESH_PER_IP: "20",
+  RATE_LIMIT_CLIENT_AUTH: "5",
+  RATE_LIMIT_WINDOW: "15m",
+  RATE_LIMIT_MAX_BLOCK: "15m",
+  CLIENT_REQUEST_CEILING: "off",
   CLEANUP_INTERVAL: "1h",
   SESSION_RETENTION: "7d",
   AUDIT_RETENTION: "90d",
@@ -119,6 +139,15 @@ export function loadConfig(env: Env): Config {
     return allowed[0]!;
   };
 
+  const ceiling = (raw: string): number | undefined => {
+    if (raw === "off") return undefined;
+    const m = /^(\d+)(?:\/s)?$/.exec(raw);
+    if (!m || Number(m[1]) < 1) {
+      problems.push(`CLIENT_REQUEST_CEILING=${JSON.stringify(raw)} must be "off" or requests per second, e.g. 5000/s`);
+      return undefined;
+    }
+    return Number(m[1]);
+  };
   const host = get("HOST");
   const port = integer("PORT", 0, 65535);
   const databaseUrl = optional("DATABASE_URL");
@@ -167,6 +196,7 @@ export function loadConfig(env: Env): Config {
     storage: {
       databaseUrl,
       redisUrl,
+      redisKeyPrefix: get("REDIS_KEY_PREFIX"),
       dataDir: get("DATA_DIR"),
       migrateOnStart: bool("MIGRATE_ON_START"),
       poolSize: integer("DATABASE_POOL_SIZE", 1, 200),
@@ -188,6 +218,15 @@ export function loadConfig(env: Env): Config {
       deviceChangePolicy: oneOf("DEVICE_CHANGE_POLICY", ["default", "revoke", "flag", "allow"] as const),
     },
     revocation: { maxStalenessMs },
+    rateLimit: {
+      loginPerUser: integer("RATE_LIMIT_LOGIN_PER_USER", 1, 10_000),
+      loginPerIp: integer("RATE_LIMIT_LOGIN_PER_IP", 1, 100_000),
+      refreshPerIp: integer("RATE_LIMIT_REFRESH_PER_IP", 1, 100_000),
+      clientAuth: integer("RATE_LIMIT_CLIENT_AUTH", 1, 10_000),
+      windowMs: duration("RATE_LIMIT_WINDOW", 1000),
+      maxBlockMs: duration("RATE_LIMIT_MAX_BLOCK", 1000),
+      clientRequestsPerSecond: ceiling(get("CLIENT_REQUEST_CEILING")),
+    },
     cleanup: {
       intervalMs: duration("CLEANUP_INTERVAL", 1000),
       sessionRetentionMs: duration("SESSION_RETENTION", 0),

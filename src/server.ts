@@ -19,6 +19,11 @@ async function main(): Promise<void> {
   const logger = pino(loggerOptions(config.log.level));
   const services = await createServices(config, {
     log: { info: (m) => logger.info(m), error: (obj, m) => logger.error(obj, m) },
+    // Printed once, to the operator's terminal, never into the log stream.
+    onAdminBootstrap: ({ id, secret }) =>
+      process.stderr.write(
+        `\nAn admin service client was created for this fresh install. Store the secret now; it is not shown again:\n  client_id=${id}\n  client_secret=${secret}\n\n`,
+      ),
   });
   const app = await buildApp(services, { logger });
   logger.info(

@@ -1,25 +1,47 @@
 import type { Config } from "./config.js";
 import { deriveKey } from "./crypto/seal.js";
 import { createPasswordHasher, type Argon2Params } from "./crypto/password.js";
+import { createClientSecretHasher } from "./clients/client-secrets.js";
 import { AccessAuthenticator } from "./domain/access-auth.js";
+import { ClientService } from "./domain/client-service.js";
 import { systemClock, type Clock } from "./domain/clock.js";
-import type { SessionStore, UserStore } from "./domain/ports.js";
+import { DelegatedIssuer } from "./domain/delegated-issue.js";
+import { IntrospectionService } from "./domain/introspection.js";
+import type { AccessTokenVerifier, SessionStore, UserStore } from "./domain/ports.js";
 import { RevocationService } from "./domain/revocation-service.js";
+import { storeRevocationCheck } from "./domain/session-liveness.js";
 import { SessionService } from "./domain/session-service.js";
+import { TokenRevocation } from "./domain/token-revocation.js";
 import { UserService } from "./domain/user-service.js";
 import { embeddedKeyEncryptionKey } from "./embedded-secrets.js";
 import { createAccessTokenSigner, createAccessTokenVerifier } from "./keys/access-tokens.js";
 import { KeyManager } from "./keys/key-manager.js";
 import { parseUserAgent } from "./lib/user-agent.js";
-import { createLocalPublisher } from "./revocation/local-publisher.js";
-import { RevocationList } from "./revocation/revocation-list.js";
+import type { RevocationFeed } from "./revocation/revocation-feed.js";
+import type { RevocationList } from "./revocation/revocation-list.js";
+import type { RevocationListing } from "./revocation/revocation-listing.js";
+import { createRevocationRuntime, type RevocationRuntime } from "./revocation/revocation-runtime.js";
 import { openDatabase, type Database } from "./storage/database.js";
 import { migrate } from "./storage/migrate.js";
 import { createPrismaAuditLog } from "./storage/prisma/audit-log.js";
+import { createPrismaClientStore } from "./storage/prisma/client-store.js";
 import { createPrismaKeyStore } from "./storage/prisma/key-store.js";
 import { createRevocationOutbox } from "./storage/prisma/revocation-outbox.js";
 import { createPrismaSessionStore } from "./storage/prisma/session-store.js";
 import { createPrismaUserStore } from "./storage/prisma/user-store.js";
+import { AdminService } from "./domain/admin-service.js";
+import type { AuditLog } from "./domain/ports.js";
+import { runCleanup } from "./maintenance/cleanup.js";
+import { tapAuditLog, tapSessionStore } from "./observability/event-tap.js";
+import { createMetrics, type Metrics } from "./observability/metrics.js";
+import type { AttemptLimiter } from "./rate-limit/attempt-limiter.js";
+import type { BackoffOverrides } from "./rate-limit/backoff-policy.js";
+import { createMemoryAttemptLimiter } from "./rate-limit/memory-attempt-limiter.js";
+import { createMemoryRequestCeiling } from "./rate-limit/memory-request-ceiling.js";
+import { createRedisAttemptLimiter } from "./rate-limit/redis-attempt-limiter.js";
+import { createRedisRequestCeiling } from "./rate-limit/redis-request-ceiling.js";
+import { unlimitedCeiling, type RequestCeiling } from "./rate-limit/request-ceiling.js";
+import { createPrismaAdminStore } from "./storage/prisma/admin-store.js";
 
 export interface Readiness {
   ready: boolean;
@@ -39,8 +61,30 @@ export interface Services {
   sessions: SessionService;
   revocations: RevocationService;
   revocationList: RevocationList;
+  /** The mirror with its cursor and listeners (GET /revocations/stream). */
+  revocationFeed: RevocationFeed;
+  /** GET /revocations, read from Postgres. */
+  revocationListing: RevocationListing;
   auth: AccessAuthenticator;
+  /** Verifies our access tokens (signature and claims only; no revocation). */
+  verifier: AccessTokenVerifier;
   keys: KeyManager;
+  /** Service clients: authentication and lifecycle. */
+  clients: ClientService;
+  introspection: IntrospectionService;
+  /** RFC 7009 token revocation. */
+  tokenRevocation: TokenRevocation;
+  /** POST /sessions on behalf of an upstream identity service. */
+  delegatedIssuer: DelegatedIssuer;
+  /** Operator actions (admin API). */
+  admin: AdminService;
+  /** Audit events outside a session transaction. */
+  auditLog: AuditLog;
+  metrics: Metrics;
+  /** Failed-attempt backoff (SPEC §6): shared through Redis when configured. */
+  attempts: AttemptLimiter;
+  /** Optional per-client request ceiling; unlimited unless CLIENT_REQUEST_CEILING is set. */
+  clientCeiling: RequestCeiling;
   readiness(): Promise<Readiness>;
   close(): Promise<void>;
 }
@@ -50,8 +94,22 @@ export interface ServiceOptions {
   /** Lighter argon2 settings for tests; production uses the defaults. */
   passwordParams?: Argon2Params;
   log?: { info(msg: string): void; error(obj: unknown, msg: string): void };
-  /** Start background timers (key rotation, list pruning). Off for one-shot CLI commands. */
+  /**
+   * Start background work (key rotation, list pruning, the revocation
+   * mirror's pub/sub subscription and Postgres poll, the outbox worker).
+   * Off for one-shot CLI commands.
+   */
   background?: boolean;
+  /** Prefix of every Redis key and channel (default `sa:`); tests give each file its own. */
+  redisKeyPrefix?: string;
+  /** How often each instance polls Postgres for revocations its mirror missed (default 1 s). */
+  revocationPollMs?: number;
+  /** How often the outbox worker replays undelivered revocations to Redis (default 1 s). */
+  outboxIntervalMs?: number;
+  /** How long a verified client credential is trusted in memory (default 1 s). */
+  clientCacheTtlMs?: number;
+  /** Called once when a fresh embedded install creates its admin client (server.ts prints it). */
+  onAdminBootstrap?: (credentials: { id: string; secret: string }) => void;
 }
 
 const noopLog = { info: () => {}, error: () => {} };
@@ -62,6 +120,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
   const log = opts.log ?? noopLog;
   const db = await openDatabase({ url: config.storage.databaseUrl, dataDir: config.storage.dataDir, poolSize: config.storage.poolSize });
   const timers: NodeJS.Timeout[] = [];
+  let revocation: RevocationRuntime | undefined;
   try {
     if (config.storage.migrateOnStart) {
       const { applied } = await migrate(db, { log: (m) => log.info(m) });
@@ -86,13 +145,28 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     );
     await keys.ensure();
 
+    const metrics = createMetrics({
+      outboxDepth: () => db.prisma.revocation.count({ where: { publishedAt: null } }),
+      mirrorSize: () => revocation?.feed.list.size ?? 0,
+    });
     const users = createPrismaUserStore(db.prisma);
-    const sessionStore = createPrismaSessionStore(db.prisma);
-    const audit = createPrismaAuditLog(db.prisma);
+    // Audit events also feed the metrics, once their transaction committed.
+    const sessionStore = tapSessionStore(createPrismaSessionStore(db.prisma), metrics.observe);
+    const audit = tapAuditLog(createPrismaAuditLog(db.prisma), metrics.observe);
     const passwords = await createPasswordHasher(opts.passwordParams);
-    const revocationList = new RevocationList();
-    const outbox = createRevocationOutbox(db.prisma);
-    const publisher = createLocalPublisher(revocationList, outbox, clock, (err) => log.error({ err }, "revocation publish failed"));
+    const runtime = await createRevocationRuntime({
+      redisUrl: config.storage.redisUrl,
+      keyPrefix: opts.redisKeyPrefix ?? config.storage.redisKeyPrefix,
+      db,
+      outbox: createRevocationOutbox(db.prisma),
+      clock,
+      log,
+      pollMs: opts.revocationPollMs ?? 1_000,
+      outboxIntervalMs: opts.outboxIntervalMs ?? 1_000,
+    });
+    revocation = runtime; // closed on a failed start
+    const revocationList = runtime.feed.list;
+    const publisher = runtime.publisher;
     const tokenSettings = { issuer: config.tokens.issuer, audience: config.tokens.audience };
     const signer = createAccessTokenSigner(keys, tokenSettings);
     const verifier = createAccessTokenVerifier(keys, tokenSettings, clock, reloadOnUnknownKid(keys));
@@ -110,13 +184,55 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     const revocations = new RevocationService({ sessions: sessionStore, publisher, clock, accessTokenTtlMs: config.tokens.accessTokenTtlMs });
     const auth = new AccessAuthenticator({ verifier, sessions: sessionStore, users, clock });
     const userService = new UserService({ users, passwords, audit, clock });
+    const clients = new ClientService({
+      store: createPrismaClientStore(db.prisma),
+      secrets: createClientSecretHasher(passwords),
+      audit,
+      clock,
+      cacheTtlMs: opts.clientCacheTtlMs ?? 1_000,
+    });
+    const introspection = new IntrospectionService({
+      verifier,
+      revocations: runtime.check(storeRevocationCheck({ sessions: sessionStore, users, clock })),
+      sessions: sessionStore,
+      users,
+      clock,
+      issuer: config.tokens.issuer,
+    });
+
+    if (config.admin.clientId && config.admin.clientSecret) {
+      await clients.ensureAdmin(config.admin.clientId, config.admin.clientSecret);
+    } else if (db.kind === "embedded" && opts.background !== false) {
+      const created = await clients.bootstrapAdmin();
+      // Shown once, on the first start of a fresh embedded install, outside the
+      // log stream (SPEC §6: no secret in logs); only its hash is kept.
+      if (created) {
+        log.info(`created an admin service client on first start: client_id=${created.id} (its secret is printed once to standard error)`);
+        opts.onAdminBootstrap?.({ id: created.id, secret: created.secret });
+      }
+    }
+
+    const attempts = createAttemptLimiter(config, runtime.redis, clock, log);
+    const clientCeiling = createCeiling(config, runtime.redis, clock, log);
+    const admin = new AdminService({ admin: createPrismaAdminStore(db.prisma), users, sessions: sessionStore, revocations, passwords, audit, clock });
 
     if (opts.background !== false) {
+      timers.push(
+        setInterval(
+          () =>
+            runCleanup(db, clock, config.cleanup).then(
+              (r) => r && (r.sessions || r.refreshTokens || r.auditEvents) && log.info(`cleanup: ${JSON.stringify(r)}`),
+              (err) => log.error({ err }, "cleanup failed"),
+            ),
+          config.cleanup.intervalMs,
+        ),
+      );
       // Pick up keys another instance created well within the pre-publication window.
       const keyTick = Math.max(1000, Math.min(60_000, Math.floor(config.tokens.keyPrepublishMs / 4)));
       timers.push(setInterval(() => keys.ensure().catch((err) => log.error({ err }, "key rotation check failed")), keyTick));
-      timers.push(setInterval(() => revocationList.prune(clock.now().getTime()), 30_000));
+      timers.push(setInterval(() => runtime.feed.prune(clock.now().getTime()), 30_000));
       for (const t of timers) t.unref();
+      runtime.start();
     }
 
     return {
@@ -129,8 +245,20 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       sessions,
       revocations,
       revocationList,
+      revocationFeed: runtime.feed,
+      revocationListing: runtime.listing,
       auth,
+      verifier,
       keys,
+      clients,
+      introspection,
+      tokenRevocation: new TokenRevocation({ verifier, sessions: sessionStore, revocations }),
+      delegatedIssuer: new DelegatedIssuer({ users, sessions }),
+      admin,
+      auditLog: audit,
+      metrics,
+      attempts,
+      clientCeiling,
       async readiness() {
         const postgres = await db.ping().then(
           () => "ok" as const,
@@ -142,18 +270,63 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
         } catch {
           keysState = "missing";
         }
-        return { ready: postgres === "ok" && keysState === "ok", postgres, redis: "not_configured", keys: keysState };
+        // Redis is a cache and a bus: without it the service still answers (SPEC §1), degraded.
+        const redis = await runtime.redisState();
+        return { ready: postgres === "ok" && keysState === "ok", postgres, redis, keys: keysState };
       },
       async close() {
         for (const t of timers) clearInterval(t);
+        await runtime.close();
         await db.close();
       },
     };
   } catch (err) {
     for (const t of timers) clearInterval(t);
+    await revocation?.close().catch(() => {});
     await db.close().catch(() => {});
     throw err;
   }
+}
+
+function backoffOverrides(config: Config): BackoffOverrides {
+  const { loginPerUser, loginPerIp, refreshPerIp, clientAuth, windowMs, maxBlockMs } = config.rateLimit;
+  const p = (freeFailures: number) => ({ freeFailures, windowMs, maxBlockMs });
+  return {
+    "login:user": p(loginPerUser),
+    "login:ip": p(loginPerIp),
+    "refresh:ip": p(refreshPerIp),
+    client: p(clientAuth),
+    "client-ip": p(Math.max(clientAuth, loginPerIp)),
+  };
+}
+
+/** Shared through Redis across instances; in-process in embedded mode or as the fallback while Redis is away. */
+function createAttemptLimiter(config: Config, redis: RevocationRuntime["redis"], clock: Clock, log: NonNullable<ServiceOptions["log"]>): AttemptLimiter {
+  const policies = backoffOverrides(config);
+  const local = createMemoryAttemptLimiter({ clock, policies });
+  if (!redis) return local;
+  return createRedisAttemptLimiter({
+    redis,
+    clock,
+    policies,
+    keyPrefix: `${config.storage.redisKeyPrefix}attempts:`,
+    fallback: local,
+    onError: (err, op) => log.error({ err }, `rate limiter: redis unavailable during ${op}; using the in-process limiter`),
+  });
+}
+
+function createCeiling(config: Config, redis: RevocationRuntime["redis"], clock: Clock, log: NonNullable<ServiceOptions["log"]>): RequestCeiling {
+  const perSecond = config.rateLimit.clientRequestsPerSecond;
+  if (perSecond === undefined) return unlimitedCeiling;
+  const policy = { perSecond, burst: perSecond };
+  if (!redis) return createMemoryRequestCeiling({ clock, policy });
+  return createRedisRequestCeiling({
+    redis,
+    clock,
+    policy,
+    keyPrefix: `${config.storage.redisKeyPrefix}ceiling:`,
+    onError: (err) => log.error({ err }, "request ceiling: redis unavailable; not limiting"),
+  });
 }
 
 /** An unknown kid may be a key another instance just created: reload, at most once a second. */

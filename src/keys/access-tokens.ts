@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { errors, jwtVerify, SignJWT, type JWTHeaderParameters } from "jose";
 import type { Clock } from "../domain/clock.js";
 import { invalidToken } from "../domain/errors.js";
@@ -27,7 +28,7 @@ export function createAccessTokenSigner(keys: KeyManager, settings: TokenSetting
         .setAudience(aud)
         .setIssuedAt(iat)
         .setExpirationTime(exp)
-        .setJti(crypto.randomUUID())
+        .setJti(randomUUID())
         .sign(key.privateKey);
     },
   };
@@ -70,7 +71,13 @@ export function createAccessTokenVerifier(
           currentDate: clock.now(),
           requiredClaims: ["sub", "sid", "jti", "iat", "exp", "trn"],
         });
-        if (typeof payload.sid !== "string" || (payload.trn !== "bearer" && payload.trn !== "cookie")) {
+        // requiredClaims checks presence only; the rest of the product relies on the types.
+        if (
+          typeof payload.sub !== "string" ||
+          typeof payload.sid !== "string" ||
+          typeof payload.jti !== "string" ||
+          (payload.trn !== "bearer" && payload.trn !== "cookie")
+        ) {
           throw invalidToken("token claims are malformed");
         }
         return payload as unknown as AccessTokenClaims;

@@ -25,6 +25,20 @@ interface LoadedKey {
 /** Allowance for clock skew between instances and verifiers. */
 const SKEW_MS = 60_000;
 
+/** A stored private key that the configured KEY_ENCRYPTION_KEY cannot open. */
+export class SealedKeyError extends Error {
+  override name = "SealedKeyError";
+  constructor(
+    readonly kid: string,
+    options: { cause: unknown },
+  ) {
+    super(
+      `signing key ${kid} cannot be opened: KEY_ENCRYPTION_KEY is not the one it was sealed with, or the stored key is corrupt`,
+      options,
+    );
+  }
+}
+
 /**
  * Owns the signing keys: which one signs, which are published, and rotation
  * (SPEC §2). Publish first, sign later: a new key appears in the JWKS at least
@@ -33,29 +47,53 @@ const SKEW_MS = 60_000;
  */
 export class KeyManager {
   private keys: LoadedKey[] = [];
+  /** Reloads overlap (timer, rotate(), unknown kid); only the newest read may win. */
+  private reloadsStarted = 0;
+  private reloadApplied = 0;
 
   constructor(
     private readonly store: KeyStore,
     private readonly sealingKey: Uint8Array,
     private readonly policy: KeyPolicy,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    checkPolicy(policy);
+  }
 
-  /** Reads every key from the store; private halves only of keys that may still sign. */
+  /**
+   * Reads every key from the store; private halves only of keys that may
+   * still sign. Throws SealedKeyError when a key cannot be opened: better
+   * not to start than to mint a replacement and strand every live token.
+   */
   async reload(): Promise<void> {
+    const seq = ++this.reloadsStarted;
     const now = this.clock.now();
     const records = await this.store.list();
+    const previous = new Map(this.keys.map((k) => [k.record.kid, k]));
     const loaded: LoadedKey[] = [];
     for (const record of records) {
       if (record.expiresAt !== null && record.expiresAt <= now) continue;
       const mayStillSign = record.retiredAt === null || record.retiredAt > now;
+      // A kid's key material never changes, only its dates: reuse what is open.
+      const prev = previous.get(record.kid);
       loaded.push({
         record,
-        publicKey: await importPublicKey(record.publicJwk),
-        privateKey: mayStillSign ? await openPrivateKey(record.kid, record.alg, record.privateKeySealed, this.sealingKey) : null,
+        publicKey: prev?.publicKey ?? (await importPublicKey(record.publicJwk)),
+        privateKey: mayStillSign ? (prev?.privateKey ?? (await this.open(record))) : null,
       });
     }
+    // A reload that read the store earlier but finished later must not undo a newer one.
+    if (seq < this.reloadApplied) return;
+    this.reloadApplied = seq;
     this.keys = loaded.sort((a, b) => a.record.activatesAt.getTime() - b.record.activatesAt.getTime());
+  }
+
+  private async open(record: SigningKeyRecord): Promise<CryptoKey> {
+    try {
+      return await openPrivateKey(record.kid, record.alg, record.privateKeySealed, this.sealingKey);
+    } catch (cause) {
+      throw new SealedKeyError(record.kid, { cause });
+    }
   }
 
   /**
@@ -65,7 +103,7 @@ export class KeyManager {
   async ensure(): Promise<void> {
     await this.store.withLock(async () => {
       const now = this.clock.now();
-      const records = await this.store.list();
+      const records = await this.retireSuperseded(await this.store.list());
       const active = activeOf(records, now);
       const pending = records.some((r) => r.activatesAt > now);
       if (!active && !pending) {
@@ -82,7 +120,7 @@ export class KeyManager {
   async rotate(): Promise<SigningKeyRecord> {
     const next = await this.store.withLock(async () => {
       const now = this.clock.now();
-      const records = await this.store.list();
+      const records = await this.retireSuperseded(await this.store.list());
       const pending = records.find((r) => r.activatesAt > now);
       if (pending) return pending;
       const active = activeOf(records, now);
@@ -137,6 +175,26 @@ export class KeyManager {
     }));
   }
 
+  /**
+   * Crash safety: inserting a successor and retiring its predecessor are two
+   * writes, and a failure between them leaves a key that would stay
+   * published forever. Retire any such key as createNext() would have: when
+   * its successor activates. Runs under the lock; returns the records as
+   * they now stand.
+   */
+  private async retireSuperseded(records: SigningKeyRecord[]): Promise<SigningKeyRecord[]> {
+    const sorted = [...records].sort((a, b) => a.activatesAt.getTime() - b.activatesAt.getTime());
+    for (let i = 0; i < sorted.length - 1; i++) {
+      const r = sorted[i]!;
+      if (r.retiredAt !== null) continue;
+      const at = sorted[i + 1]!.activatesAt;
+      const expiresAt = new Date(at.getTime() + this.policy.accessTokenTtlMs + SKEW_MS);
+      await this.store.retire(r.kid, at, expiresAt);
+      sorted[i] = { ...r, retiredAt: at, expiresAt };
+    }
+    return sorted;
+  }
+
   /** Pre-publishes a successor of `current`, which retires when it activates. */
   private async createNext(current: SigningKeyRecord, now: Date): Promise<SigningKeyRecord> {
     const activatesAt = new Date(now.getTime() + this.policy.prepublishMs);
@@ -160,6 +218,13 @@ export class KeyManager {
     await this.store.insert(record);
     return record;
   }
+}
+
+/** Refuses a policy under which a key could sign before verifiers can have it (SPEC §2). */
+function checkPolicy(p: KeyPolicy): void {
+  if (!(p.prepublishMs > 0)) throw new Error("KeyPolicy: prepublishMs must be positive: a key is published before it signs");
+  if (!(p.rotationIntervalMs > p.prepublishMs)) throw new Error("KeyPolicy: rotationIntervalMs must be longer than prepublishMs");
+  if (!(p.accessTokenTtlMs > 0)) throw new Error("KeyPolicy: accessTokenTtlMs must be positive: retired keys stay published that long");
 }
 
 function activeOf(records: SigningKeyRecord[], now: Date): SigningKeyRecord | undefined {

@@ -12,15 +12,7 @@ t.test("every registered route is documented in openapi.yaml, and nothing docume
   t.match(res.headers["content-type"], /yaml/);
   const doc = parse(res.body) as { paths: Record<string, Record<string, unknown>> };
 
-  const registered = new Set<string>();
-  // Fastify prints its router as a tree; with commonPrefix off each line is a full path and its methods.
-  const printed = app.printRoutes({ commonPrefix: false });
-  for (const m of printed.matchAll(/([^\s─└├│]+) \(([A-Z, ]+)\)/g)) {
-    for (const method of m[2]!.split(", ")) {
-      if (method === "HEAD") continue; // Fastify adds HEAD for every GET
-      registered.add(`${method} ${m[1]}`);
-    }
-  }
+  const registered = new Set(app.registeredRoutes.map((r) => `${r.method} ${r.url}`));
   t.ok(registered.size > 5, `found routes: ${[...registered].join(", ")}`);
   for (const route of registered) {
     const [method, url] = route.split(" ") as [string, string];

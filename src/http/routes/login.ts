@@ -1,5 +1,8 @@
 import { Type } from "typebox";
 import type { Services } from "../../services.js";
+import { normalizeUsername } from "../../domain/usernames.js";
+import { attemptKey } from "../../rate-limit/attempt-limiter.js";
+import { withBackoff } from "../backoff.js";
 import { clientContext } from "../client-context.js";
 import { setSessionCookies } from "../cookies.js";
 import { errorResponses, TokenResponse, TransportField } from "../schemas.js";
@@ -23,7 +26,9 @@ export function registerLogin(app: App, services: Services): void {
     { schema: { body: LoginBody, response: { 200: TokenResponse, ...errorResponses } } },
     async (request, reply) => {
       const { username, password, transport = "bearer" } = request.body;
-      const tokens = await services.sessions.login(username, password, transport, clientContext(request));
+      const ctx = clientContext(request);
+      const keys = [attemptKey.loginUser(normalizeUsername(username).slice(0, 128)), attemptKey.loginIp(request.ip)];
+      const tokens = await withBackoff(services, "login", keys, ctx, () => services.sessions.login(username, password, transport, ctx));
       void reply.header("cache-control", "no-store");
       if (transport === "cookie") setSessionCookies(reply, tokens, services.config.cookies);
       return tokenBody(tokens);

@@ -2,6 +2,8 @@ import type {} from "@fastify/cookie";
 import { Type } from "typebox";
 import { AppError, invalidRequest } from "../../domain/errors.js";
 import type { Services } from "../../services.js";
+import { attemptKey } from "../../rate-limit/attempt-limiter.js";
+import { withBackoff } from "../backoff.js";
 import { clientContext } from "../client-context.js";
 import { clearSessionCookies, cookieNames, requireCsrf, setSessionCookies } from "../cookies.js";
 import { errorResponses, RefreshTokenField, TokenResponse } from "../schemas.js";
@@ -31,16 +33,17 @@ export function registerRefresh(app: App, services: Services): void {
       void reply.header("cache-control", "no-store");
       const fromBody = request.body.refresh_token;
       const fromCookie = request.cookies[cookieNames(cookies.secure).refresh];
-      if (fromBody !== undefined) {
-        const tokens = await services.sessions.refresh(fromBody, "bearer", clientContext(request));
-        return tokenBody(tokens);
-      }
+      const ctx = clientContext(request);
+      const keys = [attemptKey.refreshIp(request.ip)];
+      const refresh = (token: string, transport: "bearer" | "cookie") =>
+        withBackoff(services, "refresh", keys, ctx, () => services.sessions.refresh(token, transport, ctx));
+      if (fromBody !== undefined) return tokenBody(await refresh(fromBody, "bearer"));
       if (typeof fromCookie !== "string" || fromCookie.length === 0) {
         throw invalidRequest("a refresh_token (body) or the refresh cookie is required");
       }
       requireCsrf(request, cookies);
       try {
-        const tokens = await services.sessions.refresh(fromCookie, "cookie", clientContext(request));
+        const tokens = await refresh(fromCookie, "cookie");
         setSessionCookies(reply, tokens, cookies);
         return tokenBody(tokens);
       } catch (err) {

@@ -1,0 +1,237 @@
+// The admin page: plain DOM code over the admin API (no build step). Every
+// value from the server is set with textContent, never parsed as HTML: user
+// agents and usernames are attacker-controlled.
+
+const main = document.getElementById("main");
+const statusLine = document.getElementById("status");
+const nav = document.getElementById("nav");
+const CREDS = "session-authority-admin";
+
+const h = (tag, attrs = {}, ...children) => {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
+  return el;
+};
+
+function say(text, isError = false) {
+  statusLine.textContent = text;
+  statusLine.className = isError ? "error" : "";
+}
+
+function credentials() {
+  const raw = sessionStorage.getItem(CREDS);
+  return raw ? JSON.parse(raw) : null;
+}
+
+async function api(method, path, body) {
+  const c = credentials();
+  // RFC 6749 §2.3.1: form-encode, then base64.
+  const basic = btoa(`${encodeURIComponent(c.id)}:${encodeURIComponent(c.secret)}`);
+  const res = await fetch(path, {
+    method,
+    headers: { authorization: `Basic ${basic}`, ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (res.status === 401) {
+    sessionStorage.removeItem(CREDS);
+    render();
+    throw new Error("the client credentials were refused");
+  }
+  const data = res.status === 204 ? null : await res.json();
+  if (!res.ok) throw new Error(data?.error_description ?? `HTTP ${res.status}`);
+  return data;
+}
+
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
+const device = (d) => [d.browser, d.os, d.type].filter(Boolean).join(" · ") || "unknown";
+
+function signInView() {
+  nav.hidden = true;
+  const form = h(
+    "form",
+    { id: "sign-in-form" },
+    h("label", { for: "client-id" }, "Client id"),
+    h("input", { id: "client-id", name: "client_id", autocomplete: "username", required: true }),
+    h("label", { for: "client-secret" }, "Client secret"),
+    h("input", { id: "client-secret", name: "client_secret", type: "password", autocomplete: "current-password", required: true }),
+    h("button", { type: "submit" }, "Sign in"),
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    sessionStorage.setItem(CREDS, JSON.stringify({ id: form.client_id.value, secret: form.client_secret.value }));
+    try {
+      await api("GET", "/admin/keys");
+      say("Signed in.");
+      location.hash = "#/users";
+      render();
+    } catch (err) {
+      sessionStorage.removeItem(CREDS);
+      say(`Sign-in failed: ${err.message}`, true);
+    }
+  });
+  return h("section", { "aria-labelledby": "sign-in-title" }, h("h2", { id: "sign-in-title" }, "Sign in with an admin client"), form);
+}
+
+async function usersView(params) {
+  const q = params.get("q") ?? "";
+  const data = await api("GET", `/admin/users?${new URLSearchParams({ q, limit: "50" })}`);
+  const form = h(
+    "form",
+    { class: "inline", role: "search" },
+    h("label", {}, "Username contains", h("input", { name: "q", value: q, type: "search" })),
+    h("button", { type: "submit" }, "Search"),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    location.hash = `#/users?${new URLSearchParams({ q: form.q.value })}`;
+  });
+  const rows = data.users.map((u) =>
+    h(
+      "tr",
+      {},
+      h("td", {}, h("a", { href: `#/user/${u.id}` }, u.username)),
+      h("td", {}, u.disabled ? h("span", { class: "badge bad" }, "disabled") : h("span", { class: "badge ok" }, "active")),
+      h("td", {}, String(u.live_sessions)),
+      h("td", {}, when(u.created_at)),
+    ),
+  );
+  return h(
+    "section",
+    {},
+    h("h2", {}, "Users"),
+    form,
+    h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Username"), h("th", { scope: "col" }, "State"), h("th", { scope: "col" }, "Live sessions"), h("th", { scope: "col" }, "Created"))), h("tbody", {}, rows)),
+    data.users.length === 0 ? h("p", {}, "No users match.") : null,
+  );
+}
+
+async function userView(id) {
+  const { sessions } = await api("GET", `/admin/users/${id}/sessions`);
+  const revokeAll = h("button", { type: "button", class: "danger" }, "Revoke all sessions");
+  revokeAll.addEventListener("click", async () => {
+    await api("DELETE", `/admin/users/${id}/sessions`);
+    say("All sessions of this user were revoked.");
+    render();
+  });
+  const rows = sessions.map((s) => {
+    const revoke = h("button", { type: "button", class: "danger", "data-session": s.id }, "Revoke");
+    revoke.addEventListener("click", async () => {
+      await api("DELETE", `/admin/sessions/${s.id}`);
+      say(`Session ${s.id} was revoked.`);
+      render();
+    });
+    const history = h("details", {}, h("summary", {}, "Refresh history"));
+    history.addEventListener("toggle", async () => {
+      if (!history.open || history.dataset.loaded) return;
+      history.dataset.loaded = "1";
+      const detail = await api("GET", `/admin/sessions/${s.id}`);
+      history.append(
+        h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Issued"), h("th", {}, "Rotated"), h("th", {}, "IP"))),
+          h("tbody", {}, detail.refresh_history.map((r) => h("tr", {}, h("td", {}, when(r.created_at)), h("td", {}, when(r.rotated_at)), h("td", {}, r.ip ?? "—"))))),
+      );
+    });
+    return h(
+      "tr",
+      { "data-session-row": s.id },
+      h("td", { class: "mono" }, s.id),
+      h("td", {}, device(s.device), s.device_flagged ? h("span", { class: "badge bad" }, " flagged") : null),
+      h("td", {}, s.last_ip ?? "—"),
+      h("td", {}, when(s.last_seen_at)),
+      h("td", {}, s.revoked_at ? `revoked (${s.revoked_reason})` : `until ${when(s.idle_expires_at)}`),
+      h("td", {}, s.revoked_at ? null : revoke, history),
+    );
+  });
+  return h(
+    "section",
+    {},
+    h("h2", {}, "Sessions of user ", h("span", { class: "mono" }, id)),
+    h("p", {}, h("a", { href: `#/audit?user=${id}` }, "Audit events of this user")),
+    revokeAll,
+    h("table", {}, h("thead", {}, h("tr", {}, ["Session", "Device", "Last IP", "Last seen", "State", ""].map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows)),
+    sessions.length === 0 ? h("p", {}, "No live sessions.") : null,
+  );
+}
+
+async function auditView(params) {
+  const query = new URLSearchParams();
+  for (const k of ["user", "session", "type", "cursor"]) if (params.get(k)) query.set(k, params.get(k));
+  query.set("limit", "50");
+  const data = await api("GET", `/admin/audit?${query}`);
+  const form = h(
+    "form",
+    { class: "inline" },
+    h("label", {}, "User id", h("input", { name: "user", value: params.get("user") ?? "" })),
+    h("label", {}, "Session id", h("input", { name: "session", value: params.get("session") ?? "" })),
+    h("label", {}, "Type", h("input", { name: "type", value: params.get("type") ?? "" })),
+    h("button", { type: "submit" }, "Filter"),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const p = new URLSearchParams();
+    for (const k of ["user", "session", "type"]) if (form[k].value) p.set(k, form[k].value);
+    location.hash = `#/audit?${p}`;
+  });
+  const rows = data.events.map((ev) =>
+    h("tr", {}, h("td", {}, when(ev.at)), h("td", {}, ev.type), h("td", { class: "mono" }, ev.actor), h("td", { class: "mono" }, ev.user_id ?? ""), h("td", { class: "mono" }, ev.session_id ?? ""), h("td", {}, ev.ip ?? ""), h("td", { class: "mono" }, JSON.stringify(ev.detail))),
+  );
+  const next = new URLSearchParams(params);
+  if (data.next_cursor) next.set("cursor", data.next_cursor);
+  return h(
+    "section",
+    {},
+    h("h2", {}, "Audit log"),
+    form,
+    h("table", {}, h("thead", {}, h("tr", {}, ["When", "Type", "Actor", "User", "Session", "IP", "Detail"].map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows)),
+    data.next_cursor ? h("a", { href: `#/audit?${next}` }, "Older events →") : h("p", {}, "End of the log."),
+  );
+}
+
+async function keysView() {
+  const { keys } = await api("GET", "/admin/keys");
+  const rotate = h("button", { type: "button" }, "Rotate now");
+  rotate.addEventListener("click", async () => {
+    const k = await api("POST", "/admin/keys/rotate");
+    say(`Key ${k.kid} is published and signs from ${when(k.activates_at)}.`);
+    render();
+  });
+  const rows = keys.map((k) => h("tr", {}, h("td", { class: "mono" }, k.kid), h("td", {}, k.alg), h("td", {}, k.state), h("td", {}, when(k.activates_at)), h("td", {}, when(k.retired_at)), h("td", {}, when(k.expires_at))));
+  return h(
+    "section",
+    {},
+    h("h2", {}, "Signing keys"),
+    rotate,
+    h("table", {}, h("thead", {}, h("tr", {}, ["Key id", "Algorithm", "State", "Signs from", "Retired", "Unpublished after"].map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows)),
+  );
+}
+
+async function render() {
+  if (!credentials()) {
+    main.replaceChildren(signInView());
+    return;
+  }
+  nav.hidden = false;
+  const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
+  const params = new URLSearchParams(query);
+  try {
+    let view;
+    if (path?.startsWith("/user/")) view = await userView(decodeURIComponent(path.slice(6)));
+    else if (path === "/audit") view = await auditView(params);
+    else if (path === "/keys") view = await keysView();
+    else view = await usersView(params);
+    main.replaceChildren(view);
+  } catch (err) {
+    say(err.message, true);
+  }
+}
+
+document.getElementById("sign-out").addEventListener("click", () => {
+  sessionStorage.removeItem(CREDS);
+  say("Signed out.");
+  render();
+});
+window.addEventListener("hashchange", render);
+render();

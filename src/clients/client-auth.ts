@@ -1,0 +1,115 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { ClientScope } from "../domain/client-ports.js";
+import type { AuthenticatedClient, ClientService } from "../domain/client-service.js";
+import type { Clock } from "../domain/clock.js";
+import { AppError, forbidden, invalidClient, invalidRequest } from "../domain/errors.js";
+import type { AuditLog } from "../domain/ports.js";
+import { attemptKey, type AttemptLimiter } from "../rate-limit/attempt-limiter.js";
+import type { RequestCeiling } from "../rate-limit/request-ceiling.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    client?: AuthenticatedClient;
+  }
+}
+
+const BASIC = /^Basic ([A-Za-z0-9+/]+={0,2})$/i;
+const CHALLENGE = 'Basic realm="session-authority", charset="UTF-8"';
+const MAX_SECRET = 512;
+
+interface Credentials {
+  id: string;
+  secret: string;
+  scheme: "basic" | "post";
+}
+
+/** RFC 6749 §2.3.1: id and secret are form-encoded before they go into the Basic header. */
+function formDecode(s: string): string | null {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, " "));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The credentials a request carries: HTTP Basic (client_secret_basic) or
+ * `client_id`/`client_secret` in the body (client_secret_post). Using both
+ * is invalid_request (RFC 6749 §2.3: one method per request).
+ */
+function credentialsOf(request: FastifyRequest, reply: FastifyReply): Credentials | null {
+  const header = request.headers.authorization;
+  const body = (request.body ?? {}) as { client_id?: unknown; client_secret?: unknown };
+  const inBody = body.client_id !== undefined || body.client_secret !== undefined;
+  if (typeof header === "string" && header.length > 0) {
+    if (inBody) throw invalidRequest("use one client authentication method: HTTP Basic or client_id/client_secret in the body, not both");
+    const m = BASIC.exec(header);
+    const decoded = m ? Buffer.from(m[1]!, "base64").toString("utf8") : "";
+    const colon = decoded.indexOf(":");
+    const id = colon > 0 ? formDecode(decoded.slice(0, colon)) : null;
+    const secret = colon > 0 ? formDecode(decoded.slice(colon + 1)) : null;
+    if (id === null || secret === null || secret.length === 0 || secret.length > MAX_SECRET) {
+      void reply.header("www-authenticate", CHALLENGE);
+      throw invalidClient("the Authorization header must be HTTP Basic with the client id and secret");
+    }
+    return { id, secret, scheme: "basic" };
+  }
+  if (inBody) {
+    if (typeof body.client_id !== "string" || typeof body.client_secret !== "string") {
+      throw invalidRequest("client_id and client_secret go together");
+    }
+    return { id: body.client_id, secret: body.client_secret, scheme: "post" };
+  }
+  return null;
+}
+
+/** What the guard needs of the services. */
+export interface ClientGuardDeps {
+  clients: ClientService;
+  attempts: AttemptLimiter;
+  clientCeiling: RequestCeiling;
+  auditLog: AuditLog;
+  clock: Clock;
+}
+
+/**
+ * preHandler for the service-facing API: authenticates the client and
+ * requires `scope`. 401 invalid_client (with a Basic challenge when Basic
+ * was used or nothing was sent, RFC 6749 §5.2); 403 forbidden without the
+ * scope; 429 when failed authentications of this client id or IP are in
+ * backoff (SPEC §6), or when the optional per-client ceiling is reached.
+ */
+export function clientGuard(deps: ClientGuardDeps, scope: ClientScope) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const credentials = credentialsOf(request, reply);
+    if (!credentials) {
+      void reply.header("www-authenticate", CHALLENGE);
+      throw invalidClient("client authentication is required");
+    }
+    // A credential verified moments ago costs nothing to re-check; anything
+    // else may run a slow hash, so it is subject to the backoff first.
+    let client = deps.clients.cached(credentials.id, credentials.secret);
+    if (!client) {
+      const keys = [attemptKey.client(credentials.id.slice(0, 64)), attemptKey.clientIp(request.ip)];
+      await deps.attempts.check(keys);
+      try {
+        client = await deps.clients.authenticate(credentials.id, credentials.secret);
+      } catch (err) {
+        if (credentials.scheme === "basic") void reply.header("www-authenticate", CHALLENGE);
+        if (err instanceof AppError && err.code === "invalid_client") {
+          const outcome = await deps.attempts.fail(keys);
+          if (outcome.blocked.length > 0) {
+            await deps.auditLog.record(
+              { type: "rate_limited", actor: "anonymous", ip: request.ip, detail: { limit: "client_auth", keys: outcome.blocked, retry_after: outcome.retryAfterSeconds } },
+              deps.clock.now(),
+            );
+          }
+        }
+        throw err;
+      }
+    }
+    request.client = client;
+    if (!client.scopes.includes(scope)) throw forbidden(`the client lacks the ${scope} scope`);
+    await deps.clientCeiling.take(client.id);
+  };
+}

@@ -1,0 +1,52 @@
+import { AppError, RateLimitedError } from "../domain/errors.js";
+import type { AuditLog } from "../domain/ports.js";
+import type { Clock } from "../domain/clock.js";
+import type { AttemptKey, AttemptLimiter } from "../rate-limit/attempt-limiter.js";
+
+export interface BackoffDeps {
+  attempts: AttemptLimiter;
+  auditLog: AuditLog;
+  clock: Clock;
+}
+
+/**
+ * Runs an attempt under exponential backoff (SPEC §6): refused with 429 while
+ * any of its keys is blocked; a failure (`invalid_grant`) counts against every
+ * key; a success clears the per-account key. Only failures count, so normal
+ * use at full speed never meets a limit.
+ */
+export async function withBackoff<T>(
+  deps: BackoffDeps,
+  limit: string,
+  keys: AttemptKey[],
+  context: { ip: string | null; userAgent: string | null },
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    await deps.attempts.check(keys);
+  } catch (err) {
+    if (err instanceof RateLimitedError) {
+      await deps.auditLog.record(
+        { type: "rate_limited", actor: "anonymous", ...context, detail: { limit, keys, retry_after: err.retryAfterSeconds } },
+        deps.clock.now(),
+      );
+    }
+    throw err;
+  }
+  try {
+    const result = await work();
+    await deps.attempts.succeed(keys);
+    return result;
+  } catch (err) {
+    if (err instanceof AppError && err.code === "invalid_grant") {
+      const outcome = await deps.attempts.fail(keys);
+      if (outcome.blocked.length > 0) {
+        await deps.auditLog.record(
+          { type: "rate_limited", actor: "anonymous", ...context, detail: { limit, keys: outcome.blocked, retry_after: outcome.retryAfterSeconds, started: true } },
+          deps.clock.now(),
+        );
+      }
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,54 @@
+import { Type } from "typebox";
+import { clientGuard } from "../../clients/client-auth.js";
+import type { IssuedTokens } from "../../domain/session-service.js";
+import type { Services } from "../../services.js";
+import { errorResponses, TokenResponse, TransportField } from "../schemas.js";
+import type { App } from "../types.js";
+import { ClientCredentialFields } from "./client-credentials.js";
+
+const IssueBody = Type.Object(
+  {
+    subject: Type.String({ format: "uuid" }),
+    transport: Type.Optional(TransportField),
+    // What the upstream service saw of the user's device, for the session listing and device-change scoring.
+    user_agent: Type.Optional(Type.String({ maxLength: 512 })),
+    ip: Type.Optional(Type.Union([Type.String({ format: "ipv4" }), Type.String({ format: "ipv6" })])),
+    ...ClientCredentialFields,
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * Both transports answer with the tokens in the body and set no cookies:
+ * the answer goes to the upstream service, not to the browser, and cookies
+ * set here would land on the wrong origin. For a `cookie` session the
+ * upstream puts them into the session authority's cookies itself; they stay
+ * bound to the cookie transport either way.
+ */
+const issuedBody = (t: IssuedTokens) => ({
+  access_token: t.accessToken,
+  refresh_token: t.refreshToken,
+  token_type: "Bearer" as const,
+  expires_in: t.expiresIn,
+  refresh_expires_in: t.refreshExpiresIn,
+  session_id: t.sessionId,
+  ...(t.evictedSessionIds.length > 0 ? { evicted_session_ids: t.evictedSessionIds } : {}),
+});
+
+/** POST /sessions (SPEC §5), scope `sessions:issue`: a session for a user an upstream identity service authenticated. */
+export function registerIssueSession(app: App, services: Services): void {
+  app.post(
+    "/sessions",
+    {
+      schema: { body: IssueBody, response: { 200: TokenResponse, ...errorResponses } },
+      preHandler: clientGuard(services, "sessions:issue"),
+    },
+    async (request, reply) => {
+      const { subject, transport = "bearer", user_agent, ip } = request.body;
+      const ctx = { ip: ip ?? null, userAgent: user_agent && user_agent.length > 0 ? user_agent : null };
+      const tokens = await services.delegatedIssuer.issue(subject, transport, ctx, request.client!.id);
+      void reply.header("cache-control", "no-store");
+      return issuedBody(tokens);
+    },
+  );
+}

@@ -1,0 +1,149 @@
+import type { Clock } from "../domain/clock.js";
+import type { RevocationPublisher } from "../domain/ports.js";
+import type { RevocationCheck, StoredRevocation } from "../domain/revocation-ports.js";
+import type { Database } from "../storage/database.js";
+import type { RevocationOutbox } from "../storage/prisma/revocation-outbox.js";
+import { openRedis, type RedisConnections } from "../storage/redis/redis-connection.js";
+import { createRedisRevocationStore, parseRevocationMessage, type RedisRevocationStore } from "../storage/redis/revocation-store.js";
+import { createLocalPublisher } from "./local-publisher.js";
+import { MirrorSync } from "./mirror-sync.js";
+import { createOutboxWorker } from "./outbox-worker.js";
+import { startPeriodic, type Periodic } from "./periodic.js";
+import { createRedisPublisher, withFeed } from "./redis-publisher.js";
+import { layeredRevocationCheck } from "./revocation-check.js";
+import { RevocationFeed } from "./revocation-feed.js";
+import { RevocationListing } from "./revocation-listing.js";
+
+export interface RevocationRuntimeOptions {
+  /** REDIS_URL; without it revocations fan out in-process only. */
+  redisUrl?: string;
+  keyPrefix: string;
+  db: Database;
+  outbox: RevocationOutbox;
+  clock: Clock;
+  log: { error(obj: unknown, msg: string): void };
+  pollMs: number;
+  outboxIntervalMs: number;
+}
+
+/** How revocations travel in this deployment (SPEC §4), built once by services.ts. */
+export interface RevocationRuntime {
+  /** The in-process mirror with its cursor and listeners. */
+  feed: RevocationFeed;
+  /** What the domain publishes committed revocations through. */
+  publisher: RevocationPublisher;
+  listing: RevocationListing;
+  /** The check behind /introspect: mirror, then Redis, then `durable` (Postgres) where needed. */
+  check(durable: RevocationCheck): RevocationCheck;
+  /** Starts the pub/sub subscription, the Postgres poll and the outbox worker. */
+  start(): void;
+  redisState(): Promise<"ok" | "degraded" | "not_configured">;
+  /** The Redis command connection, for other shared state (rate limits); undefined without REDIS_URL. */
+  readonly redis: RedisConnections["command"] | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * With REDIS_URL: entries go to Redis (keys + channel) before a revoking call
+ * answers, every instance's mirror follows the channel and polls Postgres,
+ * and an outbox worker replays what Redis missed. Without: the in-process
+ * publisher, and (on Postgres, where other instances may run) introspection
+ * falls back to Postgres on a mirror miss. Loads the mirror before returning.
+ */
+export async function createRevocationRuntime(opts: RevocationRuntimeOptions): Promise<RevocationRuntime> {
+  const { db, outbox, clock, log } = opts;
+  const feed = new RevocationFeed();
+  const redisLog = throttled((err) => log.error({ err }, "redis unavailable: revocations go to Postgres and are replayed later"));
+  const periodic: Periodic[] = [];
+  let redis: RedisConnections | undefined;
+  let shared: RedisRevocationStore | undefined;
+  let publisher: RevocationPublisher;
+  let deliver: (entries: readonly StoredRevocation[], now: Date) => Promise<void>;
+
+  if (opts.redisUrl) {
+    redis = openRedis(opts.redisUrl, { onError: redisLog });
+    const store = createRedisRevocationStore(redis.command, opts.keyPrefix);
+    shared = store;
+    deliver = (entries, now) => store.write(entries, now);
+    publisher = createRedisPublisher({ feed, deliver, outbox, clock, undeliveredDelayMs: opts.pollMs + 250, onError: redisLog });
+  } else {
+    deliver = async (entries, now) => feed.learn(entries, now.getTime());
+    const local = createLocalPublisher(feed.list, outbox, clock, (err) => log.error({ err }, "revocation publish failed"));
+    publisher = withFeed(local, feed, clock);
+  }
+
+  const mirror = new MirrorSync({ feed, log: outbox, clock });
+  try {
+    await mirror.load();
+  } catch (err) {
+    await redis?.close().catch(() => {});
+    throw err;
+  }
+
+  return {
+    feed,
+    publisher,
+    redis: redis?.command,
+    listing: new RevocationListing({ log: outbox, clock }),
+    check(durable) {
+      return layeredRevocationCheck({
+        mirror: feed.list,
+        clock,
+        shared,
+        // Embedded is one process that revokes through its own mirror: the mirror is the whole list.
+        durable: shared || db.kind === "postgres" ? durable : undefined,
+        onSharedError: redisLog,
+      });
+    },
+    start() {
+      periodic.push(startPeriodic(() => mirror.poll(), opts.pollMs, (err) => log.error({ err }, "revocation poll failed")));
+      const worker = createOutboxWorker({
+        outbox,
+        deliver,
+        clock,
+        async withLock(fn) {
+          await db.withAdvisoryLock("revocation-outbox", fn, { wait: false });
+        },
+      });
+      const drain = startPeriodic(() => worker.drain(), opts.outboxIntervalMs, shared ? redisLog : (err) => log.error({ err }, "revocation outbox failed"));
+      periodic.push(drain);
+      if (redis && shared) {
+        const channel = shared.channel;
+        redis.subscriber.on("message", (ch: string, message: string) => {
+          if (ch === channel) feed.learn(parseRevocationMessage(message), clock.now().getTime());
+        });
+        redis.subscriber.subscribe(channel).catch(redisLog);
+        // Redis is back: replay what it missed now rather than at the next tick.
+        redis.command.on("ready", () => drain.kick());
+      }
+    },
+    async redisState() {
+      if (!shared) return "not_configured";
+      return withTimeout(shared.ping(), 1_000).then(
+        () => "ok" as const,
+        () => "degraded" as const,
+      );
+    },
+    async close() {
+      await Promise.all(periodic.splice(0).map((p) => p.stop()));
+      await redis?.close();
+    },
+  };
+}
+
+/** Logs a recurring failure at most every 30 s, so an outage does not flood the log. */
+function throttled(fn: (err: unknown) => void, everyMs = 30_000): (err: unknown) => void {
+  let last = 0;
+  return (err) => {
+    const now = Date.now();
+    if (now - last < everyMs) return;
+    last = now;
+    fn(err);
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("timed out")), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

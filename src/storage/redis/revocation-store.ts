@@ -1,0 +1,95 @@
+import type { Redis } from "ioredis";
+import type { StoredRevocation } from "../../domain/revocation-ports.js";
+import type { SharedLookup } from "../../revocation/revocation-check.js";
+
+/**
+ * The shared revocation list in Redis (SPEC §4). One key per entry:
+ *   `${prefix}rev:sid:<session id>` → exp (epoch s) of the session's newest access token
+ *   `${prefix}rev:sub:<user id>`    → not_before (epoch s): tokens with an earlier iat are revoked
+ * each with a TTL of the entry's remaining lifetime, so the list stays small.
+ * Every write is also announced on `${prefix}rev:events` for the instances' mirrors.
+ */
+export interface RedisRevocationStore extends SharedLookup {
+  readonly channel: string;
+  /** SET (keeping the larger value and TTL) and PUBLISH in one MULTI; throws if Redis cannot take it. */
+  write(entries: readonly StoredRevocation[], now: Date): Promise<void>;
+  ping(): Promise<void>;
+}
+
+/** The message on the channel: ids as decimal strings, instants in epoch ms. */
+export interface RevocationMessage {
+  entries: Array<{ id: string; kind: "sid" | "sub"; subject: string; exp: number; nbf?: number }>;
+}
+
+// Merge rather than overwrite: an outbox replay may deliver an older entry
+// after a newer one. Keeps the larger value and the longer remaining TTL.
+const SET_MAX = `
+local ttl = tonumber(ARGV[2])
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl > ttl then ttl = pttl end
+local v = tonumber(ARGV[1])
+local cur = tonumber(redis.call('GET', KEYS[1]) or '')
+if cur and cur > v then v = cur end
+redis.call('SET', KEYS[1], v, 'PX', ttl)
+return 1`;
+
+const ceilSec = (d: Date) => Math.ceil(d.getTime() / 1000);
+
+export function createRedisRevocationStore(redis: Redis, prefix: string): RedisRevocationStore {
+  const key = (kind: "sid" | "sub", subject: string) => `${prefix}rev:${kind}:${subject}`;
+  const channel = `${prefix}rev:events`;
+  return {
+    channel,
+    async write(entries, now) {
+      const live = entries.filter((e) => e.expiresAt > now);
+      if (live.length === 0) return;
+      const tx = redis.multi();
+      for (const e of live) {
+        const value = e.kind === "sid" ? ceilSec(e.expiresAt) : ceilSec(e.notBefore);
+        tx.eval(SET_MAX, 1, key(e.kind, e.subject), value, e.expiresAt.getTime() - now.getTime());
+      }
+      const message: RevocationMessage = {
+        entries: live.map((e) => ({
+          id: e.id.toString(),
+          kind: e.kind,
+          subject: e.subject,
+          exp: e.expiresAt.getTime(),
+          ...(e.kind === "sub" ? { nbf: e.notBefore.getTime() } : {}),
+        })),
+      };
+      tx.publish(channel, JSON.stringify(message));
+      const results = await tx.exec();
+      if (!results) throw new Error("redis transaction aborted");
+      for (const [err] of results) if (err) throw err;
+    },
+    async lookup(sid, sub) {
+      const [s, u] = await redis.mget(key("sid", sid), key("sub", sub));
+      const nb = u === null || u === undefined ? null : Number(u);
+      return { sidRevoked: s !== null && s !== undefined, subNotBeforeSec: nb !== null && Number.isFinite(nb) ? nb : null };
+    },
+    async ping() {
+      await redis.ping();
+    },
+  };
+}
+
+/** Parses a channel message; anything malformed yields nothing. */
+export function parseRevocationMessage(text: string): StoredRevocation[] {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  const list = (msg as Partial<RevocationMessage> | null)?.entries;
+  if (!Array.isArray(list)) return [];
+  const out: StoredRevocation[] = [];
+  for (const e of list.slice(0, 10_000)) {
+    if (!e || typeof e.id !== "string" || !/^\d{1,19}$/.test(e.id) || typeof e.subject !== "string" || typeof e.exp !== "number") continue;
+    const expiresAt = new Date(e.exp);
+    if (Number.isNaN(expiresAt.getTime())) continue;
+    if (e.kind === "sid") out.push({ id: BigInt(e.id), kind: "sid", subject: e.subject, expiresAt });
+    else if (e.kind === "sub" && typeof e.nbf === "number") out.push({ id: BigInt(e.id), kind: "sub", subject: e.subject, notBefore: new Date(e.nbf), expiresAt });
+  }
+  return out;
+}

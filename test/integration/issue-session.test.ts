@@ -1,0 +1,43 @@
+import t from "tap";
+import { MODES, testApp } from "../fixtures/app.js";
+import { createClient } from "../fixtures/service-client.js";
+
+for (const mode of MODES) {
+  t.test(`${mode}: an upstream identity service issues a session for an existing user`, async (t) => {
+    const ctx = await testApp(t, mode);
+    const issuer = await createClient(ctx.services, ["sessions:issue"]);
+    const user = await ctx.createUser();
+    const issue = (payload: Record<string, unknown>) =>
+      ctx.app.inject({ method: "POST", url: "/sessions", headers: { authorization: issuer.basic }, payload });
+
+    const res = await issue({ subject: user.id, user_agent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", ip: "203.0.113.7" });
+    t.equal(res.statusCode, 200);
+    t.equal(res.headers["cache-control"], "no-store");
+    const body = res.json();
+    t.match(body, { token_type: "Bearer", expires_in: 600, refresh_expires_in: 7 * 86400, session_id: String, access_token: String, refresh_token: String });
+
+    const sessions = await ctx.app.inject({ url: "/sessions", headers: { authorization: `Bearer ${body.access_token}` } });
+    t.equal(sessions.statusCode, 200, "the issued access token works on the user's own endpoints");
+    t.match(sessions.json().sessions[0], { id: body.session_id, created_ip: "203.0.113.7", device: { browser: "Firefox" }, current: true });
+    const audit = await ctx.services.db.prisma.auditEvent.findFirst({ where: { type: "session_issued", sessionId: body.session_id } });
+    t.equal(audit?.actor, `client:${issuer.id}`);
+
+    const cookie = await issue({ subject: user.id, transport: "cookie" });
+    t.equal(cookie.statusCode, 200);
+    t.same(cookie.cookies, [], "no cookies: they would land on the caller's origin, not the browser's");
+    const cookieTokens = cookie.json();
+    t.type(cookieTokens.access_token, "string", "the caller gets the tokens to place in the cookies itself");
+    const viaHeader = await ctx.app.inject({ url: "/sessions", headers: { authorization: `Bearer ${cookieTokens.access_token}` } });
+    t.equal(viaHeader.json().error, "transport_mismatch", "a cookie session's token stays bound to cookies");
+    const viaCookie = await ctx.app.inject({ url: "/sessions", cookies: { sa_access: cookieTokens.access_token } });
+    t.equal(viaCookie.statusCode, 200);
+
+    const unknown = await issue({ subject: "00000000-0000-4000-8000-000000000000" });
+    t.equal(unknown.statusCode, 404);
+    t.equal(unknown.json().error, "not_found");
+    for (const bad of [{}, { subject: "not-a-uuid" }, { subject: user.id, transport: "pigeon" }, { subject: user.id, ip: "999.1.1.1" }, { subject: user.id, extra: 1 }]) {
+      const r = await issue(bad);
+      t.equal(r.statusCode, 400, JSON.stringify(bad));
+    }
+  });
+}
