@@ -1,0 +1,53 @@
+/**
+ * A revocation-list entry as it travels on the wire (SPEC §4), times in
+ * epoch seconds. `{ sid }` stops every token of one session; `{ sub,
+ * not_before }` every token of one user issued (`iat`) before `not_before`.
+ * `exp` is when the last token the entry stops expires anyway.
+ */
+export type RevocationEntry = { sid: string; exp: number } | { sub: string; exp: number; not_before: number };
+
+/**
+ * The verifier's copy of the revocation list: two maps, so checking a token
+ * costs two lookups. Adding is a merge (entries only ever appear, and vanish
+ * by expiry), so a snapshot, a poll and a stream batch can arrive in any
+ * order and overlap without losing anything.
+ */
+export class RevocationSet {
+  private readonly sids = new Map<string, number>();
+  private readonly subs = new Map<string, { notBefore: number; exp: number }>();
+
+  /** Merges entries; those whose tokens have all expired by `nowSec` are skipped. */
+  add(entries: readonly RevocationEntry[], nowSec: number): void {
+    for (const e of entries) {
+      if (e.exp <= nowSec) continue;
+      if ("sid" in e) {
+        const prev = this.sids.get(e.sid);
+        if (prev === undefined || prev < e.exp) this.sids.set(e.sid, e.exp);
+      } else {
+        const prev = this.subs.get(e.sub);
+        // Merging keeps the later instant and the later expiry: an entry with a
+        // later not_before also lives longer, so nothing live is over-revoked.
+        this.subs.set(e.sub, prev === undefined ? { notBefore: e.not_before, exp: e.exp } : { notBefore: Math.max(prev.notBefore, e.not_before), exp: Math.max(prev.exp, e.exp) });
+      }
+    }
+  }
+
+  /** Which entry, if any, stops a token with these claims at `nowSec`. */
+  revokedBy(sid: string, sub: string, iat: number, nowSec: number): "sid" | "sub" | null {
+    const sidExp = this.sids.get(sid);
+    if (sidExp !== undefined && sidExp > nowSec) return "sid";
+    const user = this.subs.get(sub);
+    if (user !== undefined && user.exp > nowSec && iat < user.notBefore) return "sub";
+    return null;
+  }
+
+  /** Drops entries whose tokens have all expired: the list stays small. */
+  prune(nowSec: number): void {
+    for (const [k, exp] of this.sids) if (exp <= nowSec) this.sids.delete(k);
+    for (const [k, v] of this.subs) if (v.exp <= nowSec) this.subs.delete(k);
+  }
+
+  get size(): number {
+    return this.sids.size + this.subs.size;
+  }
+}

@@ -1,0 +1,46 @@
+// Validation of the revocation wire format documented at the top of
+// revocation-sync.ts. Strict where it matters (a malformed entry fails the
+// whole answer, so a revocation is never silently skipped), lenient where it
+// does not (unknown members are ignored, for later versions).
+import type { RevocationEntry } from "./revocation-set.js";
+
+/** A response that does not follow the wire format. */
+export class SyncProtocolError extends Error {
+  override name = "SyncProtocolError";
+}
+
+const MAX_CURSOR_LENGTH = 1024;
+const MAX_ID_LENGTH = 512;
+
+/** Validates a `{ entries, cursor }` body (a poll answer, or a snapshot/revocation event). */
+export function parseBatch(body: unknown, fallbackCursor?: string): { entries: RevocationEntry[]; cursor: string } {
+  if (!isObject(body) || !Array.isArray(body.entries)) throw new SyncProtocolError("expected { entries, cursor }");
+  const cursor = body.cursor ?? fallbackCursor;
+  if (!isCursor(cursor)) throw new SyncProtocolError("missing or malformed cursor");
+  return { entries: body.entries.map(parseEntry), cursor };
+}
+
+/** The cursor of a heartbeat event, if it carries one. */
+export function parseHeartbeat(body: unknown): string | undefined {
+  if (!isObject(body)) throw new SyncProtocolError("malformed heartbeat");
+  if (body.cursor === undefined) return undefined;
+  if (!isCursor(body.cursor)) throw new SyncProtocolError("malformed heartbeat cursor");
+  return body.cursor;
+}
+
+function parseEntry(v: unknown): RevocationEntry {
+  if (isObject(v) && isTime(v.exp)) {
+    const { sid, sub, exp } = v;
+    if (isId(sid) && sub === undefined) return { sid, exp };
+    if (isId(sub) && sid === undefined && isTime(v.not_before)) return { sub, exp, not_before: v.not_before };
+  }
+  throw new SyncProtocolError("malformed revocation entry");
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+const isTime = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const isId = (v: unknown): v is string => typeof v === "string" && v.length > 0 && v.length <= MAX_ID_LENGTH;
+const isCursor = (v: unknown): v is string => typeof v === "string" && v.length > 0 && v.length <= MAX_CURSOR_LENGTH;
