@@ -26,6 +26,7 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json openapi.yaml ./
+COPY admin-ui ./admin-ui
 COPY prisma ./prisma
 RUN mkdir -p /data && chown node:node /data
 USER node

@@ -27,7 +27,7 @@ t.test("migrate applies pending migrations, then reports the database up to date
   const env = { DATABASE_URL: url, KEY_ENCRYPTION_KEY: KEK };
   const first = capture();
   t.equal(await runCli(["migrate"], env, first), 0);
-  t.match(first.outLines.at(-1), /applied 1 migration\(s\): \d+_init/);
+  t.match(first.outLines.at(-1), /applied \d+ migration\(s\): \d+_init, /);
   const second = capture();
   t.equal(await runCli(["migrate"], env, second), 0);
   t.equal(second.outLines.at(-1), "database is up to date");

@@ -107,22 +107,24 @@ t.test("ADMIN_CLIENT_ID/SECRET make sure an admin client with exactly that secre
   t.equal(await probe(second.app, "first-secret-0123456789"), 401, "the old secret no longer works");
 });
 
-t.test("embedded first start creates an admin client and shows its credentials once", async (t) => {
+t.test("embedded first start creates an admin client and shows its credentials once, outside the logs", async (t) => {
   const lines: string[] = [];
+  const shown: Array<{ id: string; secret: string }> = [];
   const log = { info: (m: string) => lines.push(m), error: () => {} };
-  const first = await testApp(t, "embedded", { serviceOptions: { background: true, log } });
-  const line = lines.find((l) => l.includes("client_secret="));
-  t.ok(line, "the credentials are logged on the first start");
-  const [, id, secret] = /client_id=(\S+) client_secret=(\S+)/.exec(line!)!;
-  const res = await first.app.inject({ method: "GET", url: "/revocations", headers: { authorization: basicAuth(id!, secret!) } });
+  const onAdminBootstrap = (c: { id: string; secret: string }) => shown.push(c);
+  const first = await testApp(t, "embedded", { serviceOptions: { background: true, log, onAdminBootstrap } });
+  t.equal(shown.length, 1, "the credentials are shown on the first start");
+  const { id, secret } = shown[0]!;
+  t.ok(lines.some((l) => l.includes(id)), "the log says an admin client was created");
+  t.notOk(lines.some((l) => l.includes(secret)), "the secret itself never reaches the log");
+  const res = await first.app.inject({ method: "GET", url: "/revocations", headers: { authorization: basicAuth(id, secret) } });
   t.equal(res.statusCode, 403, "they authenticate; the client has scope admin only");
   const dataDir = first.services.config.storage.dataDir;
   await first.app.close();
   await first.services.close();
 
-  lines.length = 0;
-  await testApp(t, "embedded", { storage: { dataDir }, serviceOptions: { background: true, log } });
-  t.notOk(lines.some((l) => l.includes("client_secret=")), "a later start shows nothing");
+  await testApp(t, "embedded", { storage: { dataDir }, serviceOptions: { background: true, log, onAdminBootstrap } });
+  t.equal(shown.length, 1, "a later start shows nothing");
 });
 
 t.test("a deleted client or a rotated secret stops working at once here, and within the cache TTL elsewhere", async (t) => {

@@ -21,7 +21,7 @@ export function registerAdminUi(app: App): void {
       void reply.header("cache-control", "no-cache");
       void reply.header(
         "content-security-policy",
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
       );
       return reply.type(type).send(body);
     });
