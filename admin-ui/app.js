@@ -93,7 +93,7 @@ async function usersView(params) {
     h(
       "tr",
       {},
-      h("td", {}, h("a", { href: `#/user/${u.id}` }, u.username)),
+      h("td", {}, h("a", { href: `#/user/${u.id}?${new URLSearchParams({ name: u.username })}` }, u.username)),
       h("td", {}, u.disabled ? h("span", { class: "badge bad" }, "disabled") : h("span", { class: "badge ok" }, "active")),
       h("td", {}, String(u.live_sessions)),
       h("td", {}, when(u.created_at)),
@@ -109,7 +109,7 @@ async function usersView(params) {
   );
 }
 
-async function userView(id) {
+async function userView(id, params) {
   const { sessions } = await api("GET", `/admin/users/${id}/sessions`);
   const revokeAll = h("button", { type: "button", class: "danger" }, "Revoke all sessions");
   revokeAll.addEventListener("click", async () => {
@@ -148,7 +148,7 @@ async function userView(id) {
   return h(
     "section",
     {},
-    h("h2", {}, "Sessions of user ", h("span", { class: "mono" }, id)),
+    h("h2", {}, "Sessions of ", params.get("name") ?? "user", " ", h("span", { class: "mono hint" }, id)),
     h("p", {}, h("a", { href: `#/audit?user=${id}` }, "Audit events of this user")),
     revokeAll,
     h("table", {}, h("thead", {}, h("tr", {}, ["Session", "Device", "Last IP", "Last seen", "State", ""].map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows)),
@@ -218,7 +218,7 @@ async function render() {
   const params = new URLSearchParams(query);
   try {
     let view;
-    if (path?.startsWith("/user/")) view = await userView(decodeURIComponent(path.slice(6)));
+    if (path?.startsWith("/user/")) view = await userView(decodeURIComponent(path.slice(6)), params);
     else if (path === "/audit") view = await auditView(params);
     else if (path === "/keys") view = await keysView();
     else view = await usersView(params);

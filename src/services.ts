@@ -169,7 +169,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     const publisher = runtime.publisher;
     const tokenSettings = { issuer: config.tokens.issuer, audience: config.tokens.audience };
     const signer = createAccessTokenSigner(keys, tokenSettings);
-    const verifier = createAccessTokenVerifier(keys, tokenSettings, clock, reloadOnUnknownKid(keys));
+    const verifier = createAccessTokenVerifier(keys, tokenSettings, clock, reloadOnUnknownKid(keys, clock));
     const sessions = new SessionService({
       users,
       sessions: sessionStore,
@@ -330,10 +330,10 @@ function createCeiling(config: Config, redis: RevocationRuntime["redis"], clock:
 }
 
 /** An unknown kid may be a key another instance just created: reload, at most once a second. */
-function reloadOnUnknownKid(keys: KeyManager): () => Promise<void> {
-  let last = 0;
+function reloadOnUnknownKid(keys: KeyManager, clock: Clock): () => Promise<void> {
+  let last = Number.NEGATIVE_INFINITY;
   return async () => {
-    const now = Date.now();
+    const now = clock.now().getTime();
     if (now - last < 1000) return;
     last = now;
     await keys.reload();
