@@ -4,7 +4,8 @@ import { ConfigError, loadConfig, type Config } from "../config.js";
 import { systemClock } from "../domain/clock.js";
 import { AppError } from "../domain/errors.js";
 import { runCleanup } from "../maintenance/cleanup.js";
-import { createServices } from "../services.js";
+import { CLIENT_SCOPES, isClientScope, type ClientScope } from "../domain/client-ports.js";
+import { createServices, type Services } from "../services.js";
 import { openDatabase } from "../storage/database.js";
 import { migrate } from "../storage/migrate.js";
 
@@ -52,6 +53,81 @@ const COMMANDS: Record<string, Command> = {
       }
     },
   },
+  "clients:create": {
+    summary: "create a service client; prints its id and secret (shown once)",
+    usage: "session-authority clients:create <name> --scopes introspect,revoke,revocations:read,sessions:issue,admin",
+    async run(args, config, io) {
+      const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { scopes: { type: "string" } } });
+      const scopes = (values.scopes ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+      const bad = scopes.filter((x) => !isClientScope(x));
+      if (positionals.length !== 1 || scopes.length === 0 || bad.length > 0) {
+        if (bad.length) io.err(`unknown scope(s): ${bad.join(", ")}; known: ${CLIENT_SCOPES.join(", ")}`);
+        io.err("usage: " + COMMANDS["clients:create"]!.usage);
+        return 2;
+      }
+      return withServices(config, async (s) => {
+        const { client, secret } = await s.clients.create(positionals[0]!, scopes as ClientScope[], "cli");
+        io.out(JSON.stringify({ client_id: client.id, client_secret: secret, scopes: client.scopes }));
+        return 0;
+      });
+    },
+  },
+  "clients:rotate-secret": {
+    summary: "give a service client a new secret (the old one stops working); prints it once",
+    usage: "session-authority clients:rotate-secret <client_id>",
+    async run(args, config, io) {
+      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+      if (positionals.length !== 1) {
+        io.err("usage: " + COMMANDS["clients:rotate-secret"]!.usage);
+        return 2;
+      }
+      return withServices(config, async (s) => {
+        const { secret } = await s.clients.rotateSecret(positionals[0]!, "cli");
+        io.out(JSON.stringify({ client_id: positionals[0], client_secret: secret }));
+        return 0;
+      });
+    },
+  },
+  "clients:delete": {
+    summary: "delete a service client",
+    usage: "session-authority clients:delete <client_id>",
+    async run(args, config, io) {
+      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+      if (positionals.length !== 1) {
+        io.err("usage: " + COMMANDS["clients:delete"]!.usage);
+        return 2;
+      }
+      return withServices(config, async (s) => {
+        await s.clients.remove(positionals[0]!, "cli");
+        io.out(`deleted ${positionals[0]}`);
+        return 0;
+      });
+    },
+  },
+  "keys:list": {
+    summary: "list signing keys with their state (next, active, retired)",
+    usage: "session-authority keys:list",
+    async run(_args, config, io) {
+      return withServices(config, async (s) => {
+        for (const k of s.keys.list()) {
+          io.out(JSON.stringify({ kid: k.kid, alg: k.alg, state: k.state, activates_at: k.activatesAt, retired_at: k.retiredAt, expires_at: k.expiresAt }));
+        }
+        return 0;
+      });
+    },
+  },
+  "keys:rotate": {
+    summary: "publish a new signing key now; it signs after KEY_PREPUBLISH (idempotent while one is pending)",
+    usage: "session-authority keys:rotate",
+    async run(_args, config, io) {
+      return withServices(config, async (s) => {
+        const key = await s.keys.rotate();
+        await s.auditLog.record({ type: "key_rotated", actor: "cli", detail: { kid: key.kid } }, s.clock.now());
+        io.out(JSON.stringify({ kid: key.kid, alg: key.alg, activates_at: key.activatesAt }));
+        return 0;
+      });
+    },
+  },
   "users:create": {
     summary: "create a built-in user; the password is read from standard input",
     usage: "echo -n 'password' | session-authority users:create <username>",
@@ -63,21 +139,28 @@ const COMMANDS: Record<string, Command> = {
         return 2;
       }
       const password = (await io.stdin()).replace(/\r?\n$/, "");
-      const services = await createServices(config, { background: false });
-      try {
-        const user = await services.userService.create(username, password, "cli");
+      return withServices(config, async (s) => {
+        const user = await s.userService.create(username, password, "cli");
         io.out(JSON.stringify({ id: user.id, username: user.username }));
         return 0;
-      } finally {
-        await services.close();
-      }
+      });
     },
   },
 };
 
+/** Runs a command on the full service graph, without background work, and closes it. */
+async function withServices(config: Config, fn: (s: Services) => Promise<number>): Promise<number> {
+  const services = await createServices(config, { background: false });
+  try {
+    return await fn(services);
+  } finally {
+    await services.close();
+  }
+}
+
 function help(io: Io): void {
   io.out("usage: session-authority <command> [options]\n\ncommands:");
-  for (const [name, c] of Object.entries(COMMANDS)) io.out(`  ${name.padEnd(16)} ${c.summary}`);
+  for (const [name, c] of Object.entries(COMMANDS)) io.out(`  ${name.padEnd(22)} ${c.summary}`);
   io.out("\nRun `session-authority <command> --help` for a command's usage. Configuration comes from the environment (see README).");
 }
 

@@ -56,3 +56,53 @@ t.test("bad configuration is reported, not thrown", async (t) => {
   t.equal(await runCli(["migrate"], { DATABASE_URL: "postgres://x/y" }, io), 2);
   t.match(io.errLines[0], /KEY_ENCRYPTION_KEY is required/);
 });
+
+t.test("clients:create, clients:rotate-secret and clients:delete manage service clients", async (t) => {
+  const { url } = await freshPostgres(t);
+  const env = { DATABASE_URL: url, KEY_ENCRYPTION_KEY: KEK };
+  const bad = capture();
+  t.equal(await runCli(["clients:create", "gw", "--scopes", "introspect,root"], env, bad), 2);
+  t.match(bad.errLines[0], /unknown scope\(s\): root/);
+  const created = capture();
+  t.equal(await runCli(["clients:create", "gateway", "--scopes", "introspect,revocations:read"], env, created), 0, created.errLines.join("\n"));
+  const client = JSON.parse(created.outLines.at(-1)!);
+  t.match(client, { client_id: String, client_secret: String, scopes: ["introspect", "revocations:read"] });
+
+  const rotated = capture();
+  t.equal(await runCli(["clients:rotate-secret", client.client_id], env, rotated), 0);
+  const next = JSON.parse(rotated.outLines.at(-1)!);
+  t.not(next.client_secret, client.client_secret, "a new secret");
+  const missing = capture();
+  t.equal(await runCli(["clients:rotate-secret", "no-such-client"], env, missing), 1);
+  t.match(missing.errLines[0], /no such client/);
+
+  const deleted = capture();
+  t.equal(await runCli(["clients:delete", client.client_id], env, deleted), 0);
+  t.equal(await runCli(["clients:delete", client.client_id], env, capture()), 1, "deleting twice is not found");
+});
+
+t.test("keys:list and keys:rotate show and pre-publish signing keys", async (t) => {
+  const { url } = await freshPostgres(t);
+  const env = { DATABASE_URL: url, KEY_ENCRYPTION_KEY: KEK };
+  const list = capture();
+  t.equal(await runCli(["keys:list"], env, list), 0);
+  t.equal(list.outLines.length, 1);
+  t.match(JSON.parse(list.outLines[0]!), { state: "active", alg: "ES256" });
+  const rotate = capture();
+  t.equal(await runCli(["keys:rotate"], env, rotate), 0);
+  const pending = JSON.parse(rotate.outLines.at(-1)!);
+  const again = capture();
+  t.equal(await runCli(["keys:rotate"], env, again), 0);
+  t.equal(JSON.parse(again.outLines.at(-1)!).kid, pending.kid, "idempotent while a key is pending");
+  const after = capture();
+  await runCli(["keys:list"], env, after);
+  t.same(after.outLines.map((l) => JSON.parse(l).state).sort(), ["active", "next"]);
+});
+
+t.test("every command answers --help", async (t) => {
+  for (const name of ["migrate", "cleanup", "users:create", "clients:create", "clients:rotate-secret", "clients:delete", "keys:list", "keys:rotate"]) {
+    const io = capture();
+    t.equal(await runCli([name, "--help"], {}, io), 0, name);
+    t.match(io.outLines.join("\n"), new RegExp(`usage: .*session-authority ${name}`), name);
+  }
+});
