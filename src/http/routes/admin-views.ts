@@ -1,5 +1,6 @@
 import type { AuditRecord, RefreshHistoryEntry, UserSummary } from "../../domain/admin-ports.js";
 import type { SessionRecord } from "../../domain/types.js";
+import { sessionView } from "./sessions.js";
 
 /** JSON shapes of the admin API, in one place. */
 
@@ -11,24 +12,17 @@ export const userView = (u: UserSummary) => ({
   live_sessions: u.liveSessions,
 });
 
-export const adminSessionView = (s: SessionRecord) => ({
-  id: s.id,
-  user_id: s.userId,
-  transport: s.transport,
-  created_at: s.createdAt.toISOString(),
-  last_seen_at: s.lastSeenAt.toISOString(),
-  idle_expires_at: s.idleExpiresAt.toISOString(),
-  absolute_expires_at: s.absoluteExpiresAt.toISOString(),
-  created_ip: s.createdIp,
-  last_ip: s.lastIp,
-  user_agent: s.userAgent,
-  device: s.device,
-  device_flagged: s.deviceFlagged,
-  device_score: s.deviceScore,
-  revoked_at: s.revokedAt?.toISOString() ?? null,
-  revoked_reason: s.revokedReason,
-  revoked_by: s.revokedBy,
-});
+/** The self-service view plus what only an operator sees: owner and revocation. */
+export const adminSessionView = (s: SessionRecord) => {
+  const { current: _current, ...view } = sessionView(s);
+  return {
+    ...view,
+    user_id: s.userId,
+    revoked_at: s.revokedAt?.toISOString() ?? null,
+    revoked_reason: s.revokedReason,
+    revoked_by: s.revokedBy,
+  };
+};
 
 export const refreshView = (r: RefreshHistoryEntry) => ({
   id: r.id,
