@@ -260,7 +260,8 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       attempts,
       clientCeiling,
       async readiness() {
-        const postgres = await db.ping().then(
+        // Bounded: on a silent network the ping would otherwise wait for the query timeout.
+        const postgres = await withDeadline(db.ping(), 1_500).then(
           () => "ok" as const,
           () => "unreachable" as const,
         );
@@ -327,6 +328,14 @@ function createCeiling(config: Config, redis: RevocationRuntime["redis"], clock:
     keyPrefix: `${config.storage.redisKeyPrefix}ceiling:`,
     onError: (err) => log.error({ err }, "request ceiling: redis unavailable; not limiting"),
   });
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** An unknown kid may be a key another instance just created: reload, at most once a second. */

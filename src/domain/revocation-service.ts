@@ -12,6 +12,18 @@ export interface RevocationServiceDeps {
 }
 
 /**
+ * The instant of a new user-wide revocation. Tokens carry whole-second `iat`
+ * and are revoked when `iat < ceil(not_before)`; a token issued after an
+ * earlier revocation got `iat = ceil(earlier)`, so a later revocation in the
+ * same second must land past that second, or it would miss such tokens.
+ */
+export function nextNotBefore(now: Date, previous: Date | null): Date {
+  if (!previous) return now;
+  const pastPrevious = Math.ceil(previous.getTime() / 1000) * 1000 + 1;
+  return new Date(Math.max(now.getTime(), pastPrevious));
+}
+
+/**
  * Ends sessions: one, all of a user's, or all but one (SPEC §3, §4). Postgres
  * first, inside a transaction; the list entries are published after commit,
  * so an answer to the caller means the revocation is durable.
@@ -43,8 +55,9 @@ export class RevocationService {
       const user = await tx.lockUser(userId);
       if (!user) throw notFound("no such user");
       const revoked = await tx.revokeUserSessions(userId, now, reason, actor);
-      await tx.setUserNotBefore(userId, now);
-      const entry = revocationEntryForUser(userId, now, this.deps.accessTokenTtlMs);
+      const notBefore = nextNotBefore(now, user.notBefore);
+      await tx.setUserNotBefore(userId, notBefore);
+      const entry = revocationEntryForUser(userId, notBefore, this.deps.accessTokenTtlMs);
       const [id] = await tx.insertRevocations([entry], now);
       await tx.audit({ type: "user_sessions_revoked", actor, userId, detail: { reason, sessions: revoked.map((s) => s.id) } }, now);
       return { revocations: [{ ...entry, id: id! }] as RevocationCommit, count: revoked.length };

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from "fastify";
 import { AppError, RateLimitedError, UnavailableError } from "../domain/errors.js";
+import { isDatabaseUnavailable } from "../storage/unavailable.js";
 
 /**
  * Maps every error to SPEC §5's body in one place. Client errors say what was
@@ -24,6 +25,11 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (status >= 400 && status < 500) {
       // Fastify's own client errors: malformed JSON, body too large, bad media type…
       return reply.status(status).send({ error: status === 404 ? "not_found" : "invalid_request", error_description: publicMessage(fe) });
+    }
+    if (isDatabaseUnavailable(err)) {
+      request.log.warn({ err }, "database unavailable");
+      void reply.header("retry-after", "2");
+      return reply.status(503).send({ error: "unavailable", error_description: "the database is unavailable; retry shortly" });
     }
     request.log.error({ err }, "unhandled error");
     return reply.status(500).send({ error: "server_error", error_description: "internal error" });

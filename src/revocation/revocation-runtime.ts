@@ -96,6 +96,16 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
       });
     },
     start() {
+      const republishLive = async () => {
+        let after = 0n;
+        for (;;) {
+          const now = clock.now();
+          const page = await outbox.liveSince(now, after, 1_000);
+          if (page.length === 0) return;
+          await deliver(page, now);
+          after = page.at(-1)!.id;
+        }
+      };
       periodic.push(startPeriodic(() => mirror.poll(), opts.pollMs, (err) => log.error({ err }, "revocation poll failed")));
       const worker = createOutboxWorker({
         outbox,
@@ -114,7 +124,15 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
         });
         redis.subscriber.subscribe(channel).catch(redisLog);
         // Redis is back: replay what it missed now rather than at the next tick.
-        redis.command.on("ready", () => drain.kick());
+        // A Redis that restarted without persistence also lost entries that
+        // were delivered before it went down: write every live one again
+        // (idempotent: the store keeps the larger value and the longer TTL).
+        let connectedBefore = redis.command.status === "ready";
+        redis.command.on("ready", () => {
+          drain.kick();
+          if (connectedBefore) void republishLive().catch(redisLog);
+          connectedBefore = true;
+        });
       }
     },
     async redisState() {

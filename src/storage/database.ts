@@ -40,7 +40,9 @@ export interface Database {
   close(): Promise<void>;
 }
 
-const CONNECT_TIMEOUT_MS = 10_000;
+const CONNECT_TIMEOUT_MS = 5_000;
+/** No query of ours runs long; one that hangs is a dead connection, not work. */
+const QUERY_TIMEOUT_MS = 15_000;
 
 /** Maps a lock name to the signed 64-bit key pg_advisory_lock takes. */
 export function advisoryLockKey(name: LockKey): bigint {
@@ -59,7 +61,16 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
 }
 
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
-  const adapter = new PrismaPg({ connectionString: url, max: poolSize, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  // keepAlive and a query timeout: on a silent network (a partition, not a
+  // refusal) a pooled connection must fail rather than wait forever.
+  const adapter = new PrismaPg({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  });
   const prisma = new PrismaClient({ adapter });
   const mutex = new KeyedMutex();
 
