@@ -16,6 +16,7 @@ import { UserService } from "./domain/user-service.js";
 import { embeddedKeyEncryptionKey } from "./embedded-secrets.js";
 import { createAccessTokenSigner, createAccessTokenVerifier } from "./keys/access-tokens.js";
 import { KeyManager } from "./keys/key-manager.js";
+import { cacheVerifiedClaims } from "./keys/verified-claims-cache.js";
 import { parseUserAgent } from "./lib/user-agent.js";
 import type { RevocationFeed } from "./revocation/revocation-feed.js";
 import type { RevocationList } from "./revocation/revocation-list.js";
@@ -169,7 +170,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     const publisher = runtime.publisher;
     const tokenSettings = { issuer: config.tokens.issuer, audience: config.tokens.audience };
     const signer = createAccessTokenSigner(keys, tokenSettings);
-    const verifier = createAccessTokenVerifier(keys, tokenSettings, clock, reloadOnUnknownKid(keys, clock));
+    const verifier = cacheVerifiedClaims(createAccessTokenVerifier(keys, tokenSettings, clock, reloadOnUnknownKid(keys, clock)), keys, clock);
     const sessions = new SessionService({
       users,
       sessions: sessionStore,

@@ -12,8 +12,10 @@ export interface BackoffDeps {
 /**
  * Runs an attempt under exponential backoff (SPEC §6): refused with 429 while
  * any of its keys is blocked; a failure (`invalid_grant`) counts against every
- * key; a success clears the per-account key. Only failures count, so normal
- * use at full speed never meets a limit.
+ * key; a success clears only `resetOnSuccess` (the account's key). IP keys are
+ * never cleared by a success: otherwise an attacker could wipe their IP's
+ * count by logging into an account of their own between guesses. Only
+ * failures count, so normal use at full speed never meets a limit.
  */
 export async function withBackoff<T>(
   deps: BackoffDeps,
@@ -21,6 +23,7 @@ export async function withBackoff<T>(
   keys: AttemptKey[],
   context: { ip: string | null; userAgent: string | null },
   work: () => Promise<T>,
+  resetOnSuccess: AttemptKey[] = [],
 ): Promise<T> {
   try {
     await deps.attempts.check(keys);
@@ -35,7 +38,7 @@ export async function withBackoff<T>(
   }
   try {
     const result = await work();
-    await deps.attempts.succeed(keys);
+    if (resetOnSuccess.length > 0) await deps.attempts.succeed(resetOnSuccess);
     return result;
   } catch (err) {
     if (err instanceof AppError && err.code === "invalid_grant") {

@@ -27,8 +27,9 @@ export function registerLogin(app: App, services: Services): void {
     async (request, reply) => {
       const { username, password, transport = "bearer" } = request.body;
       const ctx = clientContext(request);
-      const keys = [attemptKey.loginUser(normalizeUsername(username).slice(0, 128)), attemptKey.loginIp(request.ip)];
-      const tokens = await withBackoff(services, "login", keys, ctx, () => services.sessions.login(username, password, transport, ctx));
+      const account = attemptKey.loginUser(normalizeUsername(username).slice(0, 128));
+      const keys = [account, attemptKey.loginIp(request.ip)];
+      const tokens = await withBackoff(services, "login", keys, ctx, () => services.sessions.login(username, password, transport, ctx), [account]);
       void reply.header("cache-control", "no-store");
       if (transport === "cookie") setSessionCookies(reply, tokens, services.config.cookies);
       return tokenBody(tokens);

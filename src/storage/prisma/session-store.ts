@@ -134,7 +134,7 @@ export function createPrismaSessionStore(prisma: PrismaClient, opts: Transaction
         return await prisma.$transaction((tx) => work(sessionTx(tx)), {
           maxWait: opts.maxWaitMs,
           timeout: opts.timeoutMs,
-          isolationLevel: "ReadCommitted",
+          // READ COMMITTED, Postgres' default: the row locks give the ordering.
         });
       } catch (err) {
         throw translate(err);

@@ -31,6 +31,8 @@ export function openRedis(url: string, opts: RedisConnectionOptions = {}): Redis
     // Fail at once while disconnected instead of queueing: introspection then
     // asks Postgres, and an undelivered revocation stays in the outbox.
     enableOfflineQueue: false,
+    // Concurrent introspections' MGETs leave in one write instead of one each.
+    enableAutoPipelining: true,
     maxRetriesPerRequest: 0,
     commandTimeout: opts.commandTimeoutMs ?? 500,
   });

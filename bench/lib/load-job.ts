@@ -1,0 +1,36 @@
+/** A bounded HTTP load, described as data so it can cross into the load-generator process. */
+export interface LoadJob {
+  /** Base URL on loopback, e.g. http://127.0.0.1:4000 */
+  url: string;
+  method: "GET" | "POST";
+  path: string;
+  connections: number;
+  durationSec: number;
+  headers: Record<string, string>;
+  body:
+    | { kind: "none" }
+    /** RFC 7662 form `token=…&token_type_hint=access_token`, cycling through the tokens. */
+    | { kind: "introspect-form"; tokens: string[] }
+    /** POST /refresh: a queue of live refresh tokens; each answer's successor goes to the back. */
+    | { kind: "refresh-chain"; tokens: string[]; userAgent: string }
+    /** POST /sessions for the subjects in turn. */
+    | { kind: "issue"; subjects: string[]; ip: string; userAgent: string };
+  /** A substring every good answer contains (e.g. `"active":true`); answers without it are counted as bad. */
+  expect?: string;
+}
+
+export interface LoadResult {
+  /** 2xx answers that passed `expect`, per second. */
+  rps: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  total: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  /** 2xx answers without the expected substring. */
+  bad: number;
+  /** refresh-chain: the live tokens at the end, for the next run to continue the chains. */
+  remainingTokens?: string[];
+}

@@ -1,0 +1,93 @@
+// Postgres-bound writes: POST /refresh rotations/s and POST /sessions
+// issuance/s, against pgbench's simple-update TPS with the same client count
+// on its own scratch database, in the same run.
+import type { BenchContext } from "./lib/context.js";
+import { runLoad, type LoadJob, type LoadResult } from "./lib/load.js";
+import { pgbenchInit, pgbenchSimpleUpdate } from "./lib/pgbench.js";
+import { scratchDatabase, seedUsers } from "./lib/postgres.js";
+import { withScope } from "./lib/scope.js";
+import { BENCH_DEVICE, createDeployment, startInstance, type Instance, type ServiceClientCredentials } from "./lib/service.js";
+import { fmt, median, ratio, wholeMs } from "./lib/stats.js";
+import type { Row } from "./lib/table.js";
+
+/** Live refresh-token chains the refresh load rotates in turn (one session per user). */
+export const CHAINS = 256;
+/** Users POST /sessions cycles through: enough that no user reaches MAX_SESSIONS_PER_USER (no evictions). */
+const ISSUE_SUBJECTS = 20_000;
+
+/** A POST /refresh load over CHAINS fresh sessions of their own users. */
+export async function refreshJob(service: Instance, issuer: ServiceClientCredentials, connections: number, durationSec: number): Promise<LoadJob> {
+  const users = await seedUsers(service.deployment.databaseUrl, CHAINS, "chain");
+  const sessions = await service.issueSessions(issuer, users);
+  return {
+    url: service.url,
+    method: "POST",
+    path: "/refresh",
+    connections,
+    durationSec,
+    headers: { "content-type": "application/json" },
+    body: { kind: "refresh-chain", tokens: sessions.map((s) => s.refresh_token), userAgent: BENCH_DEVICE.userAgent },
+    expect: '"refresh_token"',
+  };
+}
+
+export async function run(ctx: BenchContext): Promise<Row[]> {
+  return withScope(async (scope) => {
+    const clients = ctx.writeConnections;
+    ctx.log("refresh: pgbench -i -s 1 on a scratch database; starting the service");
+    const pgb = await scratchDatabase(scope, "pgbench");
+    await pgbenchInit(pgb.url, 1);
+
+    const deployment = await createDeployment(scope, "refresh");
+    const service = await startInstance(scope, deployment, "service");
+    const issuer = await service.createClient(["sessions:issue"], "issuer");
+    let refresh = await refreshJob(service, issuer, clients, ctx.durationSec);
+    const subjects = await seedUsers(deployment.databaseUrl, ctx.quick ? 2_000 : ISSUE_SUBJECTS, "issue");
+    const issue: LoadJob = {
+      url: service.url,
+      method: "POST",
+      path: "/sessions",
+      connections: clients,
+      durationSec: ctx.durationSec,
+      headers: { "content-type": "application/json", authorization: issuer.basic },
+      body: { kind: "issue", subjects, ip: BENCH_DEVICE.ip, userAgent: BENCH_DEVICE.userAgent },
+      expect: '"refresh_token"',
+    };
+    // Each refresh run continues the chains the previous one left.
+    const refreshRun = async (durationSec: number) => {
+      const r = await runLoad({ ...refresh, durationSec });
+      if (r.remainingTokens && refresh.body.kind === "refresh-chain") refresh = { ...refresh, body: { ...refresh.body, tokens: r.remainingTokens } };
+      return r;
+    };
+
+    ctx.log(`refresh: warm-up ${ctx.warmupSec} s each`);
+    await pgbenchSimpleUpdate(pgb.url, clients, ctx.warmupSec);
+    await refreshRun(ctx.warmupSec);
+    await runLoad({ ...issue, durationSec: ctx.warmupSec });
+
+    const tps: number[] = [];
+    const refreshes: LoadResult[] = [];
+    const issues: LoadResult[] = [];
+    for (let i = 0; i < ctx.runs; i++) {
+      ctx.log(`refresh: run ${i + 1}/${ctx.runs}`);
+      tps.push(await pgbenchSimpleUpdate(pgb.url, clients, ctx.durationSec));
+      refreshes.push(await refreshRun(ctx.durationSec));
+      issues.push(await runLoad(issue));
+    }
+    const base = median(tps);
+    const row = (what: string, results: LoadResult[]): Row => {
+      const rps = median(results.map((r) => r.rps));
+      const failed = results.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts + r.bad, 0);
+      if (failed > 0) ctx.log(`refresh: WARNING ${what} had ${failed} failed answers`);
+      return {
+        benchmark: `${what} (${clients} conn) vs pgbench simple-update TPS (${clients} clients)`,
+        measured: `${fmt(rps)}/s, p99 ${wholeMs(median(results.map((r) => r.p99)))} ms${failed > 0 ? ` (${failed} failed)` : ""}`,
+        baseline: `${fmt(base)} TPS`,
+        ratio: ratio(rps, base),
+        goal: "≥ 0.40×",
+        met: rps / base >= 0.4,
+      };
+    };
+    return [row(`POST /refresh rotations/s, ${CHAINS} chains`, refreshes), row("POST /sessions issuance/s", issues)];
+  });
+}
