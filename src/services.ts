@@ -213,8 +213,9 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       }
     }
 
-    const attempts = createAttemptLimiter(config, runtime.redis, clock, log);
-    const clientCeiling = createCeiling(config, runtime.redis, clock, log);
+    const redisPrefix = opts.redisKeyPrefix ?? config.storage.redisKeyPrefix;
+    const attempts = createAttemptLimiter(config, runtime.redis, redisPrefix, clock, log);
+    const clientCeiling = createCeiling(config, runtime.redis, redisPrefix, clock, log);
     const admin = new AdminService({ admin: createPrismaAdminStore(db.prisma), users, sessions: sessionStore, revocations, passwords, audit, clock });
 
     if (opts.background !== false) {
@@ -303,7 +304,7 @@ function backoffOverrides(config: Config): BackoffOverrides {
 }
 
 /** Shared through Redis across instances; in-process in embedded mode or as the fallback while Redis is away. */
-function createAttemptLimiter(config: Config, redis: RevocationRuntime["redis"], clock: Clock, log: NonNullable<ServiceOptions["log"]>): AttemptLimiter {
+function createAttemptLimiter(config: Config, redis: RevocationRuntime["redis"], prefix: string, clock: Clock, log: NonNullable<ServiceOptions["log"]>): AttemptLimiter {
   const policies = backoffOverrides(config);
   const local = createMemoryAttemptLimiter({ clock, policies });
   if (!redis) return local;
@@ -311,13 +312,13 @@ function createAttemptLimiter(config: Config, redis: RevocationRuntime["redis"],
     redis,
     clock,
     policies,
-    keyPrefix: `${config.storage.redisKeyPrefix}attempts:`,
+    keyPrefix: `${prefix}attempts:`,
     fallback: local,
     onError: (err, op) => log.error({ err }, `rate limiter: redis unavailable during ${op}; using the in-process limiter`),
   });
 }
 
-function createCeiling(config: Config, redis: RevocationRuntime["redis"], clock: Clock, log: NonNullable<ServiceOptions["log"]>): RequestCeiling {
+function createCeiling(config: Config, redis: RevocationRuntime["redis"], prefix: string, clock: Clock, log: NonNullable<ServiceOptions["log"]>): RequestCeiling {
   const perSecond = config.rateLimit.clientRequestsPerSecond;
   if (perSecond === undefined) return unlimitedCeiling;
   const policy = { perSecond, burst: perSecond };
@@ -326,7 +327,7 @@ function createCeiling(config: Config, redis: RevocationRuntime["redis"], clock:
     redis,
     clock,
     policy,
-    keyPrefix: `${config.storage.redisKeyPrefix}ceiling:`,
+    keyPrefix: `${prefix}ceiling:`,
     onError: (err) => log.error({ err }, "request ceiling: redis unavailable; not limiting"),
   });
 }
