@@ -8,7 +8,7 @@ import type { Teardown } from "../fixtures/database.js";
 import { eventually } from "../fixtures/eventually.js";
 import { freshRedisPrefix, redisClient, redisTestUrl } from "../fixtures/redis.js";
 import { createClient, type TestClient } from "../fixtures/service-client.js";
-import { tcpProxy } from "../fixtures/tcp-proxy.js";
+import { faultProxy } from "../fixtures/fault-proxy.js";
 
 interface Cluster {
   prefix: string;
@@ -90,9 +90,9 @@ t.test("logout on one instance is seen by introspection on another at once, thro
 
 t.test("without Redis at start, revocations succeed in Postgres and are replayed when it comes back", async (t) => {
   const c = cluster(t);
-  const proxy = await tcpProxy(t, redisTarget());
+  const proxy = await faultProxy(t, redisTarget());
   const redisUrl = proxy.url(redisTestUrl());
-  await proxy.stop(); // a closed port
+  await proxy.refuse(); // a closed port
   const a = await instance(t, c, { redisUrl });
   const client = await createClient(a.services, ["introspect"]);
   const user = await a.createUser();
@@ -106,7 +106,7 @@ t.test("without Redis at start, revocations succeed in Postgres and are replayed
   t.equal(row.publishedAt, null, "queued in the outbox");
   t.equal(await redis.exists(`${c.prefix}rev:sid:${login.session_id}`), 0);
 
-  await proxy.start();
+  await proxy.heal();
   await eventually(async () => (await a.services.db.prisma.revocation.findUniqueOrThrow({ where: { id: row.id } })).publishedAt !== null, 10_000);
   t.pass("the outbox drained once Redis was reachable");
   t.equal(await redis.exists(`${c.prefix}rev:sid:${login.session_id}`), 1, "the key is in Redis");
@@ -116,7 +116,7 @@ t.test("without Redis at start, revocations succeed in Postgres and are replayed
 
 t.test("an instance that cannot reach Redis answers introspection from Postgres", async (t) => {
   const c = cluster(t);
-  const proxy = await tcpProxy(t, redisTarget());
+  const proxy = await faultProxy(t, redisTarget());
   // No background work: A learns nothing by pub/sub or poll, so only Postgres can tell it.
   const a = await instance(t, c, { redisUrl: proxy.url(redisTestUrl()), background: false });
   const b = await instance(t, c, { background: false });
@@ -124,7 +124,7 @@ t.test("an instance that cannot reach Redis answers introspection from Postgres"
   const user = await b.createUser();
   const revoked = (await b.login(user.username, user.password)).json();
   const live = (await b.login(user.username, user.password)).json();
-  await proxy.stop();
+  await proxy.refuse();
 
   t.equal((await logout(b, revoked.access_token)).statusCode, 204);
   const reads = countSessionReads(a);
@@ -135,14 +135,14 @@ t.test("an instance that cannot reach Redis answers introspection from Postgres"
 
 t.test("a revocation on an instance cut off from Redis still reaches instances that use Redis", async (t) => {
   const c = cluster(t);
-  const proxy = await tcpProxy(t, redisTarget());
+  const proxy = await faultProxy(t, redisTarget());
   const a = await instance(t, c, { redisUrl: proxy.url(redisTestUrl()) });
   const b = await instance(t, c);
   const client = await createClient(a.services, ["introspect"]);
   const user = await a.createUser();
   const redis = redisClient(t);
   const login = (await a.login(user.username, user.password)).json();
-  await proxy.stop();
+  await proxy.refuse();
 
   const started = Date.now();
   t.equal((await logout(a, login.access_token)).statusCode, 204);
