@@ -76,14 +76,11 @@ const COMMANDS: Record<string, Command> = {
     summary: "give a service client a new secret (the old one stops working); prints it once",
     usage: "session-authority clients:rotate-secret <client_id>",
     async run(args, config, io) {
-      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
-      if (positionals.length !== 1) {
-        io.err("usage: " + COMMANDS["clients:rotate-secret"]!.usage);
-        return 2;
-      }
+      const id = singleArgument(args, "clients:rotate-secret", io);
+      if (id === null) return 2;
       return withServices(config, async (s) => {
-        const { secret } = await s.clients.rotateSecret(positionals[0]!, "cli");
-        io.out(JSON.stringify({ client_id: positionals[0], client_secret: secret }));
+        const { secret } = await s.clients.rotateSecret(id, "cli");
+        io.out(JSON.stringify({ client_id: id, client_secret: secret }));
         return 0;
       });
     },
@@ -92,14 +89,11 @@ const COMMANDS: Record<string, Command> = {
     summary: "delete a service client",
     usage: "session-authority clients:delete <client_id>",
     async run(args, config, io) {
-      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
-      if (positionals.length !== 1) {
-        io.err("usage: " + COMMANDS["clients:delete"]!.usage);
-        return 2;
-      }
+      const id = singleArgument(args, "clients:delete", io);
+      if (id === null) return 2;
       return withServices(config, async (s) => {
-        await s.clients.remove(positionals[0]!, "cli");
-        io.out(`deleted ${positionals[0]}`);
+        await s.clients.remove(id, "cli");
+        io.out(`deleted ${id}`);
         return 0;
       });
     },
@@ -132,12 +126,8 @@ const COMMANDS: Record<string, Command> = {
     summary: "create a built-in user; the password is read from standard input",
     usage: "echo -n 'password' | session-authority users:create <username>",
     async run(args, config, io) {
-      const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
-      const username = positionals[0];
-      if (!username || positionals.length > 1) {
-        io.err("usage: " + COMMANDS["users:create"]!.usage);
-        return 2;
-      }
+      const username = singleArgument(args, "users:create", io);
+      if (username === null) return 2;
       const password = (await io.stdin()).replace(/\r?\n$/, "");
       return withServices(config, async (s) => {
         const user = await s.userService.create(username, password, "cli");
@@ -147,6 +137,14 @@ const COMMANDS: Record<string, Command> = {
     },
   },
 };
+
+/** The one positional argument a command takes, or null after printing its usage. */
+function singleArgument(args: string[], command: string, io: Io): string | null {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  if (positionals.length === 1 && positionals[0]) return positionals[0];
+  io.err("usage: " + COMMANDS[command]!.usage);
+  return null;
+}
 
 /** Runs a command on the full service graph, without background work, and closes it. */
 async function withServices(config: Config, fn: (s: Services) => Promise<number>): Promise<number> {
