@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { invalidRequest } from "./domain/errors.js";
 import { registerErrorHandling } from "./http/errors.js";
+import { lazyChildLoggerFactory } from "./http/lazy-logger.js";
 import { securityHeaders } from "./http/security-headers.js";
 import { registerHealth } from "./http/routes/health.js";
 import { registerIntrospect } from "./http/routes/introspect.js";
@@ -58,6 +59,7 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     return503OnClosing: true,
+    childLoggerFactory: lazyChildLoggerFactory,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
   // Every route as registered, for the test that openapi.yaml documents them all.
@@ -69,10 +71,8 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
 
   registerErrorHandling(app);
   await app.register(cookie);
+  // Hooks on every request take callbacks, not promises: introspection is a hot path.
   app.addHook("onSend", securityHeaders);
-  app.addHook("onRequest", async (request, reply) => {
-    void reply.header("x-request-id", request.id);
-  });
   // JSON and forms only: anything else is 415, not a string the schemas reject.
   app.removeContentTypeParser("text/plain");
   // OAuth clients (RFC 6749, 7009, 7662) send forms; a repeated parameter is an error (RFC 6749 §3.1).
@@ -88,8 +88,9 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
 
   // An empty body is an empty object: optional-only bodies (logout, refresh by
   // cookie) then validate, and required fields are reported by name.
-  app.addHook("preValidation", async (request) => {
+  app.addHook("preValidation", (request, _reply, done) => {
     if (request.body === undefined || request.body === null) (request as { body: unknown }).body = {};
+    done();
   });
 
   registerHealth(app, services);

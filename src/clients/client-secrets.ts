@@ -1,11 +1,12 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import { newOpaqueToken } from "../crypto/opaque-token.js";
 import type { ClientSecretHasher } from "../domain/client-ports.js";
 import type { PasswordHasher } from "../domain/ports.js";
 
 const SHA256 = "sha256:";
 
-const sha256 = (secret: string): Buffer => createHash("sha256").update(secret, "utf8").digest();
+// One-shot crypto.hash: no Hash object per call on the introspection path.
+const sha256 = (secret: string): Buffer => hash("sha256", secret, "buffer");
 
 /**
  * Client secret hashes, tagged by scheme:

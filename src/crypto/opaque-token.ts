@@ -1,10 +1,10 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, hash, randomBytes, timingSafeEqual } from "node:crypto";
 
 /** 32 random bytes (256 bits, SPEC §2) as base64url: 43 characters. */
 export const newOpaqueToken = (): string => randomBytes(32).toString("base64url");
 
 /** Refresh tokens are stored only as this hash; their entropy makes a plain SHA-256 sufficient. */
-export const hashToken = (token: string): Uint8Array => createHash("sha256").update(token, "utf8").digest();
+export const hashToken = (token: string): Uint8Array => hash("sha256", token, "buffer");
 
 /** Constant-time equality of two strings (SPEC §6). */
 export function safeEqual(a: string, b: string): boolean {

@@ -1,7 +1,17 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 
-/** Headers every answer carries: an API of tokens is never framed, sniffed or cached by accident. */
-export async function securityHeaders(_request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+/**
+ * onSend: headers every answer carries (an API of tokens is never framed,
+ * sniffed or cached by accident) and the request id, for matching a client's
+ * report with the log.
+ */
+export function securityHeaders(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  payload: unknown,
+  done: (err: Error | null, payload?: unknown) => void,
+): void {
+  void reply.header("x-request-id", request.id);
   void reply.header("x-content-type-options", "nosniff");
   void reply.header("x-frame-options", "DENY");
   void reply.header("referrer-policy", "no-referrer");
@@ -9,5 +19,5 @@ export async function securityHeaders(_request: FastifyRequest, reply: FastifyRe
     void reply.header("content-security-policy", "default-src 'none'; frame-ancestors 'none'");
   }
   if (!reply.hasHeader("cache-control")) void reply.header("cache-control", "no-store");
-  return payload;
+  done(null, payload);
 }

@@ -10,9 +10,10 @@ export function registerMetrics(app: App, services: Services): void {
     const body = await services.metrics.registry.metrics();
     return reply.type(services.metrics.registry.contentType).send(body);
   });
-  app.addHook("onResponse", async (request, reply) => {
+  app.addHook("onResponse", (request, reply, done) => {
     const route = request.routeOptions.url;
     // Unmatched URLs share one label: a scan must not grow the label set.
     services.metrics.request(request.method, route ?? "unmatched", reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
 }
