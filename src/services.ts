@@ -107,6 +107,8 @@ export interface ServiceOptions {
   revocationPollMs?: number;
   /** How often the outbox worker replays undelivered revocations to Redis (default 1 s). */
   outboxIntervalMs?: number;
+  /** Mirror lease length (default 2 s): how long a revocation waits at most for an instance that stopped acknowledging. */
+  mirrorLeaseMs?: number;
   /** How long a verified client credential is trusted in memory (default 1 s). */
   clientCacheTtlMs?: number;
   /** Called once when a fresh embedded install creates its admin client (server.ts prints it). */
@@ -149,6 +151,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     const metrics = createMetrics({
       outboxDepth: () => db.prisma.revocation.count({ where: { publishedAt: null } }),
       mirrorSize: () => revocation?.feed.list.size ?? 0,
+      mirrorTrusted: () => revocation?.mirrorTrusted() ?? false,
     });
     const users = createPrismaUserStore(db.prisma);
     // Audit events also feed the metrics, once their transaction committed.
@@ -164,6 +167,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       log,
       pollMs: opts.revocationPollMs ?? 1_000,
       outboxIntervalMs: opts.outboxIntervalMs ?? 1_000,
+      ...(opts.mirrorLeaseMs ? { mirrorLeaseMs: opts.mirrorLeaseMs } : {}),
     });
     revocation = runtime; // closed on a failed start
     const revocationList = runtime.feed.list;

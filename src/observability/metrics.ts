@@ -6,7 +6,7 @@ import type { AuditEventInput } from "../domain/types.js";
  * security events reach it through the audit stream (see event-tap.ts), HTTP
  * timings through an onResponse hook, gauges through collect callbacks.
  */
-export function createMetrics(opts: { outboxDepth?: () => Promise<number>; mirrorSize?: () => number } = {}) {
+export function createMetrics(opts: { outboxDepth?: () => Promise<number>; mirrorSize?: () => number; mirrorTrusted?: () => boolean } = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "session_authority_" });
   const counter = (name: string, help: string, labelNames: string[] = []) =>
@@ -41,6 +41,14 @@ export function createMetrics(opts: { outboxDepth?: () => Promise<number>; mirro
     registers: [registry],
     collect() {
       if (opts.mirrorSize) this.set(opts.mirrorSize());
+    },
+  });
+  new Gauge({
+    name: "session_authority_revocation_mirror_leased",
+    help: "1 while this instance holds a mirror lease and answers introspection from its mirror alone; 0 while it asks Redis or Postgres",
+    registers: [registry],
+    collect() {
+      if (opts.mirrorTrusted) this.set(opts.mirrorTrusted() ? 1 : 0);
     },
   });
 

@@ -9,7 +9,9 @@ export interface SharedLookup {
 
 /**
  * The layered check behind /introspect, cheapest first:
- * 1. the in-process mirror (a hit is final: revocations are never undone);
+ * 1. the in-process mirror (a hit is final: revocations are never undone),
+ *    and a miss is final too while the instance holds a mirror lease
+ *    (revocation/mirror-lease.ts): revokers wait for it before answering;
  * 2. the shared store, written before any revoking call answers, so a miss
  *    there is as good as Postgres' answer;
  * 3. Postgres, when the shared store errs or there is none.
@@ -21,11 +23,14 @@ export function layeredRevocationCheck(deps: {
   clock: Clock;
   shared?: SharedLookup;
   durable?: RevocationCheck;
+  /** True while a miss in the mirror is as good as Postgres' answer. */
+  mirrorTrusted?: () => boolean;
   onSharedError?: (err: unknown) => void;
 }): RevocationCheck {
   return {
     async isRevoked(token) {
       if (deps.mirror.isRevoked(token.sid, token.sub, token.iat, deps.clock.now().getTime())) return true;
+      if (deps.mirrorTrusted?.()) return false;
       if (deps.shared) {
         try {
           const r = await deps.shared.lookup(token.sid, token.sub);

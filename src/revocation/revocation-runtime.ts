@@ -1,11 +1,15 @@
+import { randomUUID } from "node:crypto";
 import type { Clock } from "../domain/clock.js";
 import type { RevocationPublisher } from "../domain/ports.js";
 import type { RevocationCheck, StoredRevocation } from "../domain/revocation-ports.js";
 import type { Database } from "../storage/database.js";
 import type { RevocationOutbox } from "../storage/prisma/revocation-outbox.js";
 import { openRedis, type RedisConnections } from "../storage/redis/redis-connection.js";
-import { createRedisRevocationStore, parseRevocationMessage, type RedisRevocationStore } from "../storage/redis/revocation-store.js";
+import { createRedisLeaseStore, type RedisLeaseStore } from "../storage/redis/lease-store.js";
+import { createRedisRevocationStore, parseRevocationEnvelope, type RedisRevocationStore } from "../storage/redis/revocation-store.js";
+import { AckWaiter } from "./ack-waiter.js";
 import { createLocalPublisher } from "./local-publisher.js";
+import { MirrorLease } from "./mirror-lease.js";
 import { MirrorSync } from "./mirror-sync.js";
 import { createOutboxWorker } from "./outbox-worker.js";
 import { startPeriodic, type Periodic } from "./periodic.js";
@@ -24,6 +28,8 @@ export interface RevocationRuntimeOptions {
   log: { error(obj: unknown, msg: string): void };
   pollMs: number;
   outboxIntervalMs: number;
+  /** Length of an instance's mirror lease (default 2 s): the longest a revocation waits for an instance that stopped answering. */
+  mirrorLeaseMs?: number;
 }
 
 /** How revocations travel in this deployment (SPEC §4), built once by services.ts. */
@@ -35,8 +41,10 @@ export interface RevocationRuntime {
   listing: RevocationListing;
   /** The check behind /introspect: mirror, then Redis, then `durable` (Postgres) where needed. */
   check(durable: RevocationCheck): RevocationCheck;
-  /** Starts the pub/sub subscription, the Postgres poll and the outbox worker. */
+  /** Starts the pub/sub subscription, the mirror lease, the Postgres poll and the outbox worker. */
   start(): void;
+  /** Does introspection currently answer from the mirror alone (a held mirror lease)? */
+  mirrorTrusted(): boolean;
   redisState(): Promise<"ok" | "degraded" | "not_configured">;
   /** The Redis command connection, for other shared state (rate limits); undefined without REDIS_URL. */
   readonly redis: RedisConnections["command"] | undefined;
@@ -59,13 +67,27 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
   let shared: RedisRevocationStore | undefined;
   let publisher: RevocationPublisher;
   let deliver: (entries: readonly StoredRevocation[], now: Date) => Promise<void>;
+  const selfId = randomUUID();
+  const leaseMs = opts.mirrorLeaseMs ?? 2_000;
+  let leases: RedisLeaseStore | undefined;
+  let waiter: AckWaiter | undefined;
 
   if (opts.redisUrl) {
     redis = openRedis(opts.redisUrl, { onError: redisLog });
     const store = createRedisRevocationStore(redis.command, opts.keyPrefix);
     shared = store;
+    leases = createRedisLeaseStore(redis.command, opts.keyPrefix, selfId);
+    waiter = new AckWaiter({ selfId, registry: leases, leaseMs, onError: redisLog });
     deliver = (entries, now) => store.write(entries, now);
-    publisher = createRedisPublisher({ feed, deliver, outbox, clock, undeliveredDelayMs: opts.pollMs + 250, onError: redisLog });
+    publisher = createRedisPublisher({
+      feed,
+      deliver: (entries, now, ack) => store.write(entries, now, ack),
+      acks: { selfId, waiter },
+      outbox,
+      clock,
+      undeliveredDelayMs: opts.pollMs + 250,
+      onError: redisLog,
+    });
   } else {
     deliver = async (entries, now) => feed.learn(entries, now.getTime());
     const local = createLocalPublisher(feed.list, outbox, clock, (err) => log.error({ err }, "revocation publish failed"));
@@ -73,6 +95,17 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
   }
 
   const mirror = new MirrorSync({ feed, log: outbox, clock });
+  const lease = leases
+    ? new MirrorLease({
+        bus: leases,
+        catchUp: () => mirror.poll(),
+        leaseMs,
+        renewEveryMs: Math.max(50, Math.floor(leaseMs / 4)),
+        marginMs: Math.max(20, Math.floor(leaseMs / 8)),
+        fenceTimeoutMs: Math.max(50, Math.floor(leaseMs / 4)),
+        onError: redisLog,
+      })
+    : undefined;
   try {
     await mirror.load();
   } catch (err) {
@@ -93,7 +126,11 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
         // Embedded is one process that revokes through its own mirror: the mirror is the whole list.
         durable: shared || db.kind === "postgres" ? durable : undefined,
         onSharedError: redisLog,
+        ...(lease ? { mirrorTrusted: () => lease.trusted() } : {}),
       });
+    },
+    mirrorTrusted() {
+      return lease?.trusted() ?? false;
     },
     start() {
       const republishLive = async () => {
@@ -117,12 +154,29 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
       });
       const drain = startPeriodic(() => worker.drain(), opts.outboxIntervalMs, shared ? redisLog : (err) => log.error({ err }, "revocation outbox failed"));
       periodic.push(drain);
-      if (redis && shared) {
-        const channel = shared.channel;
+      if (redis && shared && leases && lease && waiter) {
+        const { channel } = shared;
+        const { fenceChannel, ackChannel } = leases;
+        const acks = waiter;
+        const ackWith = leases;
         redis.subscriber.on("message", (ch: string, message: string) => {
-          if (ch === channel) feed.learn(parseRevocationMessage(message), clock.now().getTime());
+          if (ch === channel) {
+            const { entries, ack } = parseRevocationEnvelope(message);
+            // Learned first, acknowledged after: the publisher's wait ends only once this mirror has it.
+            feed.learn(entries, clock.now().getTime());
+            if (ack && ack.to !== selfId) void ackWith.acknowledge(ack.to, ack.tag).catch(redisLog);
+          } else if (ch === fenceChannel) {
+            lease.fenceReceived(message);
+          } else if (ch === ackChannel) {
+            const space = message.indexOf(" ");
+            if (space > 0) acks.acknowledged(message.slice(0, space), message.slice(space + 1));
+          }
         });
-        redis.subscriber.subscribe(channel).catch(redisLog);
+        // Messages published while the subscription is down are lost: stop trusting the mirror at once.
+        for (const event of ["close", "reconnecting", "end"]) redis.subscriber.on(event, () => lease.subscriptionLost());
+        // One SUBSCRIBE: the fence channel is live exactly when the revocation channel is.
+        redis.subscriber.subscribe(channel, fenceChannel, ackChannel).catch(redisLog);
+        lease.start();
         // Redis is back: replay what it missed now rather than at the next tick.
         // A Redis that restarted without persistence also lost entries that
         // were delivered before it went down: write every live one again
@@ -143,6 +197,7 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
       );
     },
     async close() {
+      await lease?.stop();
       await Promise.all(periodic.splice(0).map((p) => p.stop()));
       await redis?.close();
     },

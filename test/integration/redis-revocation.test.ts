@@ -16,12 +16,17 @@ interface Cluster {
   url?: string;
 }
 
-async function instance(t: Teardown, cluster: Cluster, opts: { redisUrl?: string; background?: boolean; pollMs?: number } = {}): Promise<TestApp> {
+async function instance(t: Teardown, cluster: Cluster, opts: { redisUrl?: string; background?: boolean; pollMs?: number; leaseMs?: number } = {}): Promise<TestApp> {
   const app = await testApp(t, "postgres", {
     clock: cluster.clock,
     ...(cluster.url ? { storage: { url: cluster.url } } : {}),
     env: { REDIS_URL: opts.redisUrl ?? redisTestUrl() },
-    serviceOptions: { redisKeyPrefix: cluster.prefix, background: opts.background ?? true, ...(opts.pollMs ? { revocationPollMs: opts.pollMs } : {}) },
+    serviceOptions: {
+      redisKeyPrefix: cluster.prefix,
+      background: opts.background ?? true,
+      ...(opts.pollMs ? { revocationPollMs: opts.pollMs } : {}),
+      ...(opts.leaseMs ? { mirrorLeaseMs: opts.leaseMs } : {}),
+    },
   });
   cluster.url ??= app.services.config.storage.databaseUrl!;
   return app;
@@ -45,6 +50,12 @@ function countSessionReads(app: TestApp): () => number {
   const original = store.findSession.bind(store);
   store.findSession = async (id) => (n++, original(id));
   return () => n;
+}
+
+/** The instance's mirror-lease gauge: does it answer introspection from its mirror alone? */
+async function leased(app: TestApp): Promise<boolean> {
+  const res = await app.app.inject({ method: "GET", url: "/metrics" });
+  return /^session_authority_revocation_mirror_leased 1$/m.test(res.body);
 }
 
 const redisTarget = () => {
@@ -164,4 +175,40 @@ t.test("Postgres without Redis: instances agree through the database", async (t)
   t.equal((await logout(a, login.access_token)).statusCode, 204);
   t.equal(await active(b, client, login.access_token), false);
   t.match(await b.services.readiness(), { redis: "not_configured" });
+});
+
+t.test("an instance holding a mirror lease answers from its mirror alone, and a revoker waits for it", async (t) => {
+  const c = cluster(t);
+  const proxy = await faultProxy(t, redisTarget());
+  const a = await instance(t, c, { leaseMs: 1_000 });
+  // B hears Redis through a proxy the test freezes: a silent partition, no FIN, no RST.
+  const b = await instance(t, c, { redisUrl: proxy.url(redisTestUrl()), pollMs: 60_000, leaseMs: 1_000 });
+  const client = await createClient(a.services, ["introspect"]);
+  const user = await a.createUser();
+  const first = (await a.login(user.username, user.password)).json();
+  const second = (await a.login(user.username, user.password)).json();
+  await eventually(() => leased(b), 5_000);
+  t.pass("B took a lease");
+
+  // While leased, B's answer for a token of a live session needs neither Redis nor Postgres.
+  t.equal((await logout(a, first.access_token)).statusCode, 204);
+  t.equal(await active(b, client, first.access_token), false, "B has A's revocation in its mirror (acknowledged before A answered)");
+  proxy.freeze();
+  const reads = countSessionReads(b);
+  const started = Date.now();
+  t.equal(await active(b, client, second.access_token), true);
+  t.ok(Date.now() - started < 300, "answered at once: no Redis command waited on the frozen link");
+  t.equal(reads(), 0, "and no Postgres read");
+
+  // B can no longer acknowledge: A's revocation waits until B's lease has run out.
+  const revoking = Date.now();
+  t.equal((await logout(a, second.access_token)).statusCode, 204);
+  const waited = Date.now() - revoking;
+  t.ok(waited < 1_500, `the wait is bounded by the lease (${waited} ms)`);
+  t.equal(await leased(b), false, "by the time A answered, B no longer trusts its mirror");
+  t.equal(await active(b, client, second.access_token), false, "so B asks Postgres and answers inactive");
+  t.ok(reads() >= 1, "B's answer came from Postgres");
+  await proxy.heal();
+  await eventually(() => leased(b), 5_000);
+  t.pass("B takes a lease again once Redis is back");
 });

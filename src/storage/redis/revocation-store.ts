@@ -11,14 +11,25 @@ import type { SharedLookup } from "../../revocation/revocation-check.js";
  */
 export interface RedisRevocationStore extends SharedLookup {
   readonly channel: string;
-  /** SET (keeping the larger value and TTL) and PUBLISH in one MULTI; throws if Redis cannot take it. */
-  write(entries: readonly StoredRevocation[], now: Date): Promise<void>;
+  /**
+   * SET (keeping the larger value and TTL) and PUBLISH in one MULTI; throws if
+   * Redis cannot take it. `ack` asks every receiver to acknowledge the batch
+   * (revocation/ack-waiter.ts).
+   */
+  write(entries: readonly StoredRevocation[], now: Date, ack?: BatchAck): Promise<void>;
   ping(): Promise<void>;
+}
+
+/** Who wants an acknowledgement of a batch, and by which tag. */
+export interface BatchAck {
+  to: string;
+  tag: string;
 }
 
 /** The message on the channel: ids as decimal strings, instants in epoch ms. */
 export interface RevocationMessage {
   entries: Array<{ id: string; kind: "sid" | "sub"; subject: string; exp: number; nbf?: number }>;
+  ack?: BatchAck;
 }
 
 // Merge rather than overwrite: an outbox replay may deliver an older entry
@@ -40,7 +51,7 @@ export function createRedisRevocationStore(redis: Redis, prefix: string): RedisR
   const channel = `${prefix}rev:events`;
   return {
     channel,
-    async write(entries, now) {
+    async write(entries, now, ack) {
       const live = entries.filter((e) => e.expiresAt > now);
       if (live.length === 0) return;
       const tx = redis.multi();
@@ -56,6 +67,7 @@ export function createRedisRevocationStore(redis: Redis, prefix: string): RedisR
           exp: e.expiresAt.getTime(),
           ...(e.kind === "sub" ? { nbf: e.notBefore.getTime() } : {}),
         })),
+        ...(ack ? { ack } : {}),
       };
       tx.publish(channel, JSON.stringify(message));
       const results = await tx.exec();
@@ -75,16 +87,26 @@ export function createRedisRevocationStore(redis: Redis, prefix: string): RedisR
 
 /** Parses a channel message; anything malformed yields nothing. */
 export function parseRevocationMessage(text: string): StoredRevocation[] {
+  return parseRevocationEnvelope(text).entries;
+}
+
+/** A channel message's entries and, when its publisher waits for it, the acknowledgement it asks for. */
+export function parseRevocationEnvelope(text: string): { entries: StoredRevocation[]; ack?: BatchAck } {
   let msg: unknown;
   try {
     msg = JSON.parse(text);
   } catch {
-    return [];
+    return { entries: [] };
   }
-  const list = (msg as Partial<RevocationMessage> | null)?.entries;
+  const raw = (msg as Partial<RevocationMessage> | null)?.ack;
+  const ack = raw && typeof raw.to === "string" && typeof raw.tag === "string" && raw.tag.length <= 128 ? { to: raw.to, tag: raw.tag } : undefined;
+  return { entries: parseEntries((msg as Partial<RevocationMessage> | null)?.entries), ...(ack ? { ack } : {}) };
+}
+
+function parseEntries(list: unknown): StoredRevocation[] {
   if (!Array.isArray(list)) return [];
   const out: StoredRevocation[] = [];
-  for (const e of list.slice(0, 10_000)) {
+  for (const e of (list as RevocationMessage["entries"]).slice(0, 10_000)) {
     if (!e || typeof e.id !== "string" || !/^\d{1,19}$/.test(e.id) || typeof e.subject !== "string" || typeof e.exp !== "number") continue;
     const expiresAt = new Date(e.exp);
     if (Number.isNaN(expiresAt.getTime())) continue;
