@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import cookie from "@fastify/cookie";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyInstance } from "fastify";
+import { parse as parseQueryString } from "fast-querystring";
 import type { Logger } from "pino";
 import { invalidRequest } from "./domain/errors.js";
 import { registerErrorHandling } from "./http/errors.js";
@@ -76,14 +77,13 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
   // JSON and forms only: anything else is 415, not a string the schemas reject.
   app.removeContentTypeParser("text/plain");
   // OAuth clients (RFC 6749, 7009, 7662) send forms; a repeated parameter is an error (RFC 6749 §3.1).
+  // fast-querystring (Fastify's own query parser) gives repeated keys as arrays and a null-prototype object.
   app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => {
-    const params = new URLSearchParams(body as string);
-    const out: Record<string, string> = {};
-    for (const [k, v] of params) {
-      if (k in out) return done(invalidRequest(`parameter ${k.slice(0, 64)} is repeated`), undefined);
-      out[k] = v;
+    const params = parseQueryString(body as string) as Record<string, string | string[]>;
+    for (const k in params) {
+      if (Array.isArray(params[k])) return done(invalidRequest(`parameter ${k.slice(0, 64)} is repeated`), undefined);
     }
-    done(null, out);
+    done(null, params);
   });
 
   // An empty body is an empty object: optional-only bodies (logout, refresh by

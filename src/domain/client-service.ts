@@ -26,6 +26,8 @@ interface CacheEntry {
   fingerprint: Uint8Array;
   client: AuthenticatedClient;
   until: number;
+  /** A re-verification is already under way (refresh ahead of expiry). */
+  refreshing?: boolean;
 }
 
 /** Client ids are printable and bounded (the column is 64 characters). */
@@ -36,9 +38,15 @@ const CLIENT_ID = /^[A-Za-z0-9._~-]{1,64}$/;
  * their lifecycle. Introspection is a hot path, so a verified credential is
  * kept briefly in memory: the next call costs one SHA-256 of the presented
  * secret and a constant-time compare, no database read and no slow hash.
+ * In the second half of an entry's life one call re-verifies it in the
+ * background, so a client calling steadily never waits for the store, and
+ * concurrent misses for one credential share a single verification.
  */
 export class ClientService {
   private readonly cache = new Map<string, CacheEntry>();
+  private readonly inflight = new Map<string, { fingerprint: Uint8Array; verification: Promise<AuthenticatedClient> }>();
+  /** Bumped by every change to a client here: a verification that read the store before it must not re-cache. */
+  private generation = 0;
 
   constructor(private readonly deps: ClientServiceDeps) {}
 
@@ -48,24 +56,61 @@ export class ClientService {
    */
   cached(id: string, secret: string): AuthenticatedClient | undefined {
     const hit = this.cache.get(id);
-    if (!hit || hit.until <= this.deps.clock.now().getTime()) return undefined;
-    return this.deps.secrets.same(hit.fingerprint, this.deps.secrets.fingerprint(secret)) ? hit.client : undefined;
+    const now = this.deps.clock.now().getTime();
+    if (!hit || hit.until <= now) return undefined;
+    const fingerprint = this.deps.secrets.fingerprint(secret);
+    if (!this.deps.secrets.same(hit.fingerprint, fingerprint)) return undefined;
+    if (!hit.refreshing && hit.until - now < this.deps.cacheTtlMs / 2) {
+      hit.refreshing = true;
+      // A deleted client or rotated secret drops the entry; a store error leaves it to expire.
+      this.verify(id, secret, fingerprint).catch(() => {
+        if (this.cache.get(id) === hit) hit.refreshing = false;
+      });
+    }
+    return hit.client;
   }
 
   /** Verifies a client's credentials; every failure is the same `invalid_client`. */
   async authenticate(id: string, secret: string): Promise<AuthenticatedClient> {
-    const { secrets, clock, store, cacheTtlMs } = this.deps;
+    const { secrets, clock } = this.deps;
     const fingerprint = secrets.fingerprint(secret);
-    const now = clock.now().getTime();
     const hit = this.cache.get(id);
-    if (hit && hit.until > now && secrets.same(hit.fingerprint, fingerprint)) return hit.client;
+    if (hit && hit.until > clock.now().getTime() && secrets.same(hit.fingerprint, fingerprint)) return hit.client;
+    const pending = this.inflight.get(id);
+    if (pending && secrets.same(pending.fingerprint, fingerprint)) return pending.verification;
+    return this.verify(id, secret, fingerprint);
+  }
 
-    const record = CLIENT_ID.test(id) ? await store.findLive(id) : null;
-    if (!record || !(await secrets.verify(record.secretHash, secret))) throw invalidClient();
-    const client: AuthenticatedClient = { id: record.id, scopes: Object.freeze([...record.scopes]) };
-    // A wrong secret never replaces a cached right one, so it cannot evict it either.
-    if (cacheTtlMs > 0) this.cache.set(id, { fingerprint, client, until: now + cacheTtlMs });
-    return client;
+  /** Reads the store and checks the secret; the result replaces the cache entry. */
+  private verify(id: string, secret: string, fingerprint: Uint8Array): Promise<AuthenticatedClient> {
+    const { secrets, clock, store, cacheTtlMs } = this.deps;
+    const generation = this.generation;
+    const verification = (async () => {
+      const record = CLIENT_ID.test(id) ? await store.findLive(id) : null;
+      if (!record || !(await secrets.verify(record.secretHash, secret))) {
+        // Only the credential that was cached can un-cache itself (a wrong secret cannot evict a right one).
+        const hit = this.cache.get(id);
+        if (hit && secrets.same(hit.fingerprint, fingerprint)) this.cache.delete(id);
+        throw invalidClient();
+      }
+      const client: AuthenticatedClient = { id: record.id, scopes: Object.freeze([...record.scopes]) };
+      if (cacheTtlMs > 0 && generation === this.generation) this.cache.set(id, { fingerprint, client, until: clock.now().getTime() + cacheTtlMs });
+      return client;
+    })();
+    // Concurrent misses for the same credential share this one verification.
+    this.inflight.set(id, { fingerprint, verification });
+    const forget = () => {
+      if (this.inflight.get(id)?.verification === verification) this.inflight.delete(id);
+    };
+    verification.then(forget, forget);
+    return verification;
+  }
+
+  /** A client changed here: its cached credential and any verification under way no longer count. */
+  private forget(id: string): void {
+    this.generation++;
+    this.cache.delete(id);
+    this.inflight.delete(id);
   }
 
   /** POST /admin/clients: a new client; the secret is returned once and only its hash kept. */
@@ -93,7 +138,7 @@ export class ClientService {
     const secret = this.deps.secrets.generate();
     const ok = await this.deps.store.update(id, { secretHash: await this.deps.secrets.hash(secret, "random"), updatedAt: now });
     if (!ok) throw notFound("no such client");
-    this.cache.delete(id);
+    this.forget(id);
     await this.deps.audit.record({ type: "client_secret_rotated", actor, detail: { client_id: id } }, now);
     return { secret };
   }
@@ -102,7 +147,7 @@ export class ClientService {
   async remove(id: string, actor: string): Promise<void> {
     const now = this.deps.clock.now();
     if (!(await this.deps.store.update(id, { deletedAt: now, updatedAt: now }))) throw notFound("no such client");
-    this.cache.delete(id);
+    this.forget(id);
     await this.deps.audit.record({ type: "client_deleted", actor, detail: { client_id: id } }, now);
   }
 
@@ -124,7 +169,7 @@ export class ClientService {
       updatedAt: now,
       deletedAt: null,
     });
-    this.cache.delete(id);
+    this.forget(id);
     await this.deps.audit.record({ type: "client_bootstrapped", actor: "system", detail: { client_id: id, source: "ADMIN_CLIENT_ID" } }, now);
   }
 

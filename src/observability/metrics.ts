@@ -52,6 +52,12 @@ export function createMetrics(opts: { outboxDepth?: () => Promise<number>; mirro
     },
   });
 
+  // Labelled children looked up once: label hashing is measurable on the introspection path.
+  // Bounded: routes are registered patterns (or "unmatched"), methods those Node's parser knows.
+  const latencyByLabels = new Map<string, ReturnType<typeof latency.labels>>();
+  const introspectedActive = introspections.labels({ result: "active" });
+  const introspectedInactive = introspections.labels({ result: "inactive" });
+
   return {
     registry,
     /** Counts a committed security event. */
@@ -85,10 +91,17 @@ export function createMetrics(opts: { outboxDepth?: () => Promise<number>; mirro
       }
     },
     introspection(result: "active" | "inactive"): void {
-      introspections.inc({ result });
+      (result === "active" ? introspectedActive : introspectedInactive).inc();
     },
     request(method: string, route: string, status: number, seconds: number): void {
-      latency.observe({ method, route, status: `${Math.floor(status / 100)}xx` }, seconds);
+      const statusClass = Math.floor(status / 100);
+      const key = `${method} ${route} ${statusClass}`;
+      let child = latencyByLabels.get(key);
+      if (!child) {
+        child = latency.labels({ method, route, status: `${statusClass}xx` });
+        latencyByLabels.set(key, child);
+      }
+      child.observe(seconds);
     },
   };
 }
