@@ -25,6 +25,8 @@ interface Credentials {
 
 /** RFC 6749 §2.3.1: id and secret are form-encoded before they go into the Basic header. */
 function formDecode(s: string): string | null {
+  // Generated ids and secrets (UUIDs, base64url) need no decoding: skip the work on the hot path.
+  if (s.indexOf("%") === -1 && s.indexOf("+") === -1) return s;
   try {
     return decodeURIComponent(s.replace(/\+/g, " "));
   } catch {

@@ -23,6 +23,9 @@ const BATCH = 500;
 export function createOutboxWorker(deps: OutboxWorkerDeps): { drain(): Promise<void> } {
   return {
     async drain() {
+      // Nearly every tick finds nothing: look first, because the lock costs a
+      // Postgres connection of its own (a backend process) each time.
+      if ((await deps.outbox.unpublished(1)).length === 0) return;
       await deps.withLock(async () => {
         for (;;) {
           const rows = await deps.outbox.unpublished(BATCH);
