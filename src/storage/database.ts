@@ -10,6 +10,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client.js";
+import { pgliteSqlDriver, pgSqlDriver, registerSqlDriver } from "./sql-driver.js";
 
 export interface DatabaseOptions {
   /** A postgres:// URL; without it the embedded database in `dataDir` is used. */
@@ -63,7 +64,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
   // keepAlive and a query timeout: on a silent network (a partition, not a
   // refusal) a pooled connection must fail rather than wait forever.
-  const adapter = new PrismaPg({
+  const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
@@ -71,7 +72,13 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
   });
+  // An idle connection that drops must not crash the process (the next query reconnects).
+  pool.on("error", () => {});
+  // One pool for Prisma and for the few hot statements that bypass its query
+  // layer (sql-driver.ts): the connection count stays the configured size.
+  const adapter = new PrismaPg(pool);
   const prisma = new PrismaClient({ adapter });
+  registerSqlDriver(prisma, pgSqlDriver(pool));
   const mutex = new KeyedMutex();
 
   // Scripts and locks get a connection of their own, outside Prisma's pool: a
@@ -123,7 +130,10 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     async ping() {
       await prisma.$queryRawUnsafe("SELECT 1");
     },
-    close: once(() => prisma.$disconnect()),
+    close: once(async () => {
+      await prisma.$disconnect();
+      await pool.end();
+    }),
   };
 }
 
@@ -144,6 +154,7 @@ async function openEmbedded(dataDir: string): Promise<Database> {
   // counts that queueing against maxWait (2 s by default): allow a longer
   // queue so that bursts of short transactions wait instead of failing.
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(db), transactionOptions: { maxWait: 15_000 } });
+  registerSqlDriver(prisma, pgliteSqlDriver(db));
   const mutex = new KeyedMutex();
 
   return {
