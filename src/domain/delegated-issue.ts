@@ -1,20 +1,23 @@
 import { forbidden, notFound } from "./errors.js";
 import type { UserStore } from "./ports.js";
-import type { IssuedTokens, SessionService } from "./session-service.js";
+import type { IssuedTokens, IssueRefusal, SessionService } from "./session-service.js";
 import type { ClientContext, Transport } from "./types.js";
+
+/** 404 for an unknown subject, 403 for a disabled one: the caller is a trusted service, not a guesser. */
+const refuseForClient: IssueRefusal = (user) => (!user ? notFound("no such user") : user.disabled ? forbidden("the user is disabled") : null);
 
 /**
  * POST /sessions (SPEC §5): an upstream identity service that already
  * authenticated the user asks for a session for them. The user must exist
- * here (404) and not be disabled (403); the audit names the client.
+ * here (404) and not be disabled (403); the audit names the client. The
+ * check runs on the user row the issuance locks anyway, so it costs no
+ * separate read and cannot go stale before the session is written.
  */
 export class DelegatedIssuer {
-  constructor(private readonly deps: { users: UserStore; sessions: SessionService }) {}
+  /** `users` is no longer read (the check runs on the locked row); still accepted so the composition root is unchanged. */
+  constructor(private readonly deps: { sessions: SessionService; users?: UserStore }) {}
 
   async issue(subject: string, transport: Transport, ctx: ClientContext, clientId: string): Promise<IssuedTokens> {
-    const user = await this.deps.users.findById(subject);
-    if (!user) throw notFound("no such user");
-    if (user.disabled) throw forbidden("the user is disabled");
-    return this.deps.sessions.issue(user.id, transport, ctx, { type: "session_issued", actor: `client:${clientId}` });
+    return this.deps.sessions.issue(subject, transport, ctx, { type: "session_issued", actor: `client:${clientId}` }, refuseForClient);
   }
 }

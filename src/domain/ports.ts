@@ -1,5 +1,6 @@
 import type {
   AuditEventInput,
+  DeviceInfo,
   RefreshTokenRecord,
   RevocationEntry,
   RevocationReason,
@@ -45,13 +46,91 @@ export interface SessionTx {
   insertRefreshToken(token: RefreshTokenRecord & { hash: Uint8Array }): Promise<void>;
   /** Conditional claim: sets rotated_at only if still unset. True if this call won. */
   markRotated(tokenId: string, at: Date, successorSealed: Uint8Array): Promise<boolean>;
+  /**
+   * Inserts a new session, its first refresh token and its audit event in
+   * one statement, but only while the user has fewer than `maxLive` live
+   * sessions at `now`. Counts in a statement of its own, so it must follow
+   * `lockUser` in the same transaction: the count then sees every session a
+   * concurrent login of the user committed before it released the lock.
+   * False when the user is at the cap, and then nothing was written.
+   */
+  insertSessionUnderCap(input: NewSessionWrite): Promise<boolean>;
   /** Records revocation-list entries (the durable outbox); returns their ids. */
   insertRevocations(entries: RevocationEntry[], now: Date): Promise<bigint[]>;
   audit(event: AuditEventInput, at: Date): Promise<void>;
 }
 
+/** A new session with its first refresh token and audit event (SessionTx.insertSessionUnderCap). */
+export interface NewSessionWrite {
+  session: SessionRecord;
+  refreshToken: RefreshTokenRecord & { hash: Uint8Array };
+  audit: AuditEventInput;
+  maxLive: number;
+  now: Date;
+}
+
+/** One unlocked read of a presented refresh token (SessionStore.readRefreshContext). */
+export interface RefreshContext {
+  token: RefreshTokenRecord;
+  session: SessionRecord;
+  /** The user's "not before" (user-wide revocation) at the time of the read. */
+  userNotBefore: Date | null;
+}
+
+/** The writes of an ordinary rotation (SessionStore.rotateRefreshToken). */
+export interface RotationWrite {
+  now: Date;
+  userId: string;
+  sessionId: string;
+  /** The presented token: claimed only if still unrotated. */
+  tokenId: string;
+  /** The successor sealed under the presented token (see successor.ts). */
+  successorSealed: Uint8Array;
+  /** The new refresh token; its parent is `tokenId`, it expires with the session's new idle expiry. */
+  successor: { id: string; hash: Uint8Array; ip: string | null; userAgent: string | null };
+  /** The session's new sliding state. `userAgent` and `device` null keep the stored values. */
+  session: { lastIp: string | null; idleExpiresAt: Date; accessExpiresAt: Date; userAgent: string | null; device: DeviceInfo | null };
+  audit: AuditEventInput;
+}
+
+export interface IssueAttempt {
+  user: UserRecord | null;
+  write: NewSessionWrite;
+  inserted: boolean;
+}
+
+export type RotationOutcome =
+  /** Committed: the token is burnt, the successor and the audit event are in. */
+  | { rotated: true; userNotBefore: Date | null }
+  /** Nothing was written: the token was already claimed, or the session is no longer live at `now`. */
+  | { rotated: false };
+
 export interface SessionStore {
   transaction<T>(work: (tx: SessionTx) => Promise<T>): Promise<T>;
+  /**
+   * The token with this hash, its session and the user's not-before, in one
+   * read and without a lock: the input of the optimistic rotation. Null for
+   * an unknown token.
+   */
+  readRefreshContext(hash: Uint8Array): Promise<RefreshContext | null>;
+  /**
+   * The ordinary rotation as one atomic statement outside any transaction:
+   * locks the session only if it is still live at `now`, claims the token
+   * only if it is still unrotated (in that order, the order the locked path
+   * takes its locks), then updates the session and inserts the successor and
+   * the audit event. All or nothing; `rotated: false` means the caller must
+   * decide again under the lock (a concurrent refresh or revocation won).
+   * Leaves the session's device flag and score as they are.
+   */
+  rotateRefreshToken(write: RotationWrite): Promise<RotationOutcome>;
+  /**
+   * The common issuance as one short transaction of its own: locks the user
+   * row, hands the user to `prepare` (which throws to refuse, or returns
+   * what to write), then writes it as SessionTx.insertSessionUnderCap does.
+   * `inserted: false` means the user is at the cap and nothing was written:
+   * the caller evicts in a transaction of its own, under the same lock.
+   */
+  issueSession(userId: string, prepare: (user: UserRecord | null) => NewSessionWrite): Promise<IssueAttempt>;
   findSession(sessionId: string): Promise<SessionRecord | null>;
   /** Sessions not revoked and not expired at `now`, newest first. */
   listLiveSessions(userId: string, now: Date): Promise<SessionRecord[]>;

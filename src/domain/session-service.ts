@@ -1,12 +1,11 @@
 import { hashToken, newOpaqueToken } from "../crypto/opaque-token.js";
 import type { Clock } from "./clock.js";
-import { assessDeviceChange } from "./device.js";
-import { AppError, invalidGrant, transportMismatch } from "./errors.js";
-import type { AccessTokenSigner, AuditLog, PasswordHasher, RevocationPublisher, SessionStore, SessionTx, UserStore } from "./ports.js";
-import { decideRefresh } from "./refresh-decision.js";
-import { openSuccessor, sealSuccessor } from "./successor.js";
-import { initialExpiries, secondsUntil, sessionState, slidingExpiries, type LifetimePolicy } from "./session-policy.js";
-import type { ClientContext, DeviceInfo, SessionRecord, Transport } from "./types.js";
+import { AppError, invalidGrant } from "./errors.js";
+import { planFastRotation } from "./fast-rotation.js";
+import { refreshUnderLock } from "./locked-refresh.js";
+import type { AccessTokenSigner, AuditLog, NewSessionWrite, PasswordHasher, RevocationPublisher, SessionStore, SessionTx, UserStore } from "./ports.js";
+import { initialExpiries, secondsUntil, type LifetimePolicy } from "./session-policy.js";
+import type { AuditEventInput, ClientContext, DeviceInfo, SessionRecord, Transport, UserRecord } from "./types.js";
 import { normalizeUsername } from "./usernames.js";
 import { revokeSessionInTx, type RevocationCommit } from "./revocation-entries.js";
 
@@ -43,13 +42,19 @@ export interface IssuedTokens {
   evictedSessionIds: string[];
 }
 
-/** How deep a replay within the grace window follows the rotation chain. */
-const MAX_CHAIN_WALK = 8;
+/**
+ * Why a user may not get a session, or null if they may. Login answers one
+ * `invalid_grant` for every cause (no enumeration of usernames).
+ */
+export type IssueRefusal = (user: UserRecord | null) => AppError | null;
+
+const refuseForLogin: IssueRefusal = (user) => (!user || user.disabled ? invalidGrant("the user does not exist or is disabled") : null);
 
 /**
- * Login, issuance and refresh rotation (SPEC §3). Every decision is taken
- * inside one transaction holding the row lock it depends on; revocations are
- * published only after their commit.
+ * Login, issuance and refresh rotation (SPEC §3). Every decision that another
+ * request could race is taken under the row lock it depends on, or written
+ * as one conditional statement that re-checks it; revocations are published
+ * only after their commit.
  */
 export class SessionService {
   constructor(private readonly deps: SessionServiceDeps) {}
@@ -71,167 +76,124 @@ export class SessionService {
     return this.issue(user.id, transport, ctx, { type: "login_success", actor: `user:${user.id}` });
   }
 
-  /** Creates a session for an already-authenticated user (login, or an upstream identity service). */
-  async issue(userId: string, transport: Transport, ctx: ClientContext, event: { type: string; actor: string }): Promise<IssuedTokens> {
+  /**
+   * Creates a session for an already-authenticated user (login, or an
+   * upstream identity service). Under the user's row lock, so concurrent
+   * logins of one user never pass MAX_SESSIONS_PER_USER: the common case
+   * (room under the cap) is one more statement; at the cap the oldest
+   * sessions are evicted first, under the same lock.
+   */
+  async issue(
+    userId: string,
+    transport: Transport,
+    ctx: ClientContext,
+    event: { type: string; actor: string },
+    refuse: IssueRefusal = refuseForLogin,
+  ): Promise<IssuedTokens> {
     const { sessions, clock, policy, parseUserAgent } = this.deps;
     const refreshToken = newOpaqueToken();
-    const result = await sessions.transaction(async (tx) => {
-      const now = clock.now();
-      const user = await tx.lockUser(userId);
-      if (!user || user.disabled) throw invalidGrant("the user does not exist or is disabled");
-      const evicted = await this.evictForRoom(tx, userId, now, event.actor);
-      const expiries = initialExpiries(now, policy);
+    const device = parseUserAgent(ctx.userAgent);
+    const admit = (user: UserRecord | null): UserRecord => {
+      const refusal = refuse(user);
+      if (refusal || !user) throw refusal ?? invalidGrant();
+      return user;
+    };
+    /** The session, its first refresh token and the audit event; `evicted` names the sessions it displaced. */
+    const build = (now: Date, evicted: string[]): NewSessionWrite => {
       const session: SessionRecord = {
         id: crypto.randomUUID(),
         userId,
         transport,
         createdAt: now,
         lastSeenAt: now,
-        ...expiries,
+        ...initialExpiries(now, policy),
         createdIp: ctx.ip,
         lastIp: ctx.ip,
         userAgent: ctx.userAgent,
-        device: parseUserAgent(ctx.userAgent),
+        device,
         deviceFlagged: false,
         deviceScore: 0,
         revokedAt: null,
         revokedReason: null,
         revokedBy: null,
       };
-      await tx.insertSession(session);
-      await tx.insertRefreshToken({
-        id: crypto.randomUUID(),
-        hash: hashToken(refreshToken),
-        sessionId: session.id,
-        parentId: null,
-        createdAt: now,
-        expiresAt: session.idleExpiresAt,
-        rotatedAt: null,
-        successorSealed: null,
-        ip: ctx.ip,
-        userAgent: ctx.userAgent,
-      });
-      await tx.audit(
-        { ...event, userId, sessionId: session.id, ...ctx, detail: { transport, evicted: evicted.sessionIds } },
-        now,
-      );
-      return { session, now, notBefore: user.notBefore, evicted };
-    });
-    await this.deps.publisher.publish(result.evicted.revocations);
-    const tokens = await this.tokensFor(result.session, refreshToken, result.now, result.notBefore);
-    return { ...tokens, evictedSessionIds: result.evicted.sessionIds };
-  }
-
-  /**
-   * Refresh rotation with reuse detection. The presented token is claimed
-   * under the session's row lock: the first request rotates, concurrent and
-   * retried ones within REFRESH_REUSE_GRACE converge on the same successor,
-   * and anything later is reuse and revokes the session.
-   */
-  async refresh(refreshToken: string, transport: Transport, ctx: ClientContext): Promise<IssuedTokens> {
-    const { sessions, clock, policy, users } = this.deps;
-    const outcome = await sessions.transaction(async (tx) => {
-      const found = await tx.findRefreshTokenByHash(hashToken(refreshToken));
-      if (!found) return { kind: "fail" as const, error: invalidGrant(), revocations: [] };
-      const session = await tx.lockSession(found.sessionId);
-      // Re-read under the lock: a concurrent refresh may have just committed.
-      const token = await tx.findRefreshTokenById(found.id);
-      const now = clock.now();
-      if (!session || !token) return { kind: "fail" as const, error: invalidGrant(), revocations: [] };
-      if (session.transport !== transport) return { kind: "fail" as const, error: transportMismatch(), revocations: [] };
-      if (sessionState(session, now) !== "live") {
-        return { kind: "fail" as const, error: invalidGrant("the session has ended", sessionState(session, now)), revocations: [] };
-      }
-      const decision = decideRefresh(token, now, policy.refreshReuseGraceMs);
-      if (decision.action === "expired") return { kind: "fail" as const, error: invalidGrant(), revocations: [] };
-      if (decision.action === "reuse") {
-        const revocations = await revokeSessionInTx(tx, session, now, "refresh_reuse", "system");
-        await tx.audit({ type: "refresh_reuse_detected", actor: "anonymous", userId: session.userId, sessionId: session.id, ...ctx, detail: { token_id: token.id } }, now);
-        return { kind: "fail" as const, error: invalidGrant("refresh token reuse detected; the session is revoked"), revocations };
-      }
-
-      const device = this.deps.parseUserAgent(ctx.userAgent);
-      const change = assessDeviceChange({ device: session.device, ip: session.lastIp }, { device, ip: ctx.ip }, policy.deviceChangePolicy);
-      if (change.changes.length > 0) {
-        await tx.audit({ type: "device_change", actor: "anonymous", userId: session.userId, sessionId: session.id, ...ctx, detail: { ...change, before: { ...session.device, ip: session.lastIp }, after: { ...device, ip: ctx.ip } } }, now);
-      }
-      if (change.action === "revoke") {
-        const revocations = await revokeSessionInTx(tx, session, now, "device_change", "system");
-        return { kind: "fail" as const, error: invalidGrant("the session was ended because the device changed"), revocations };
-      }
-
-      let successor: string;
-      let idleExpiresAt = session.idleExpiresAt;
-      if (decision.action === "rotate") {
-        successor = newOpaqueToken();
-        const claimed = await tx.markRotated(token.id, now, sealSuccessor(refreshToken, token.id, successor));
-        // Unreachable while the session lock is held; guard the invariant anyway.
-        if (!claimed) throw new AppError("server_error", 500, "refresh rotation lost its claim");
-        ({ idleExpiresAt } = slidingExpiries(session.absoluteExpiresAt, now, policy));
-        await tx.insertRefreshToken({
+      return {
+        session,
+        refreshToken: {
           id: crypto.randomUUID(),
-          hash: hashToken(successor),
+          hash: hashToken(refreshToken),
           sessionId: session.id,
-          parentId: token.id,
+          parentId: null,
           createdAt: now,
-          expiresAt: idleExpiresAt,
+          expiresAt: session.idleExpiresAt,
           rotatedAt: null,
           successorSealed: null,
           ip: ctx.ip,
           userAgent: ctx.userAgent,
-        });
-        await tx.audit({ type: "refresh", actor: `user:${session.userId}`, userId: session.userId, sessionId: session.id, ...ctx, detail: { token_id: token.id } }, now);
-      } else {
-        const tip = await this.chainTip(tx, refreshToken, token.id, token.successorSealed!);
-        if (!tip) {
-          const revocations = await revokeSessionInTx(tx, session, now, "refresh_reuse", "system");
-          return { kind: "fail" as const, error: invalidGrant("refresh token reuse detected; the session is revoked"), revocations };
-        }
-        successor = tip;
-      }
-      const { accessExpiresAt } = slidingExpiries(session.absoluteExpiresAt, now, policy);
-      const updated: SessionRecord = {
-        ...session,
-        lastSeenAt: now,
-        lastIp: ctx.ip,
-        userAgent: ctx.userAgent ?? session.userAgent,
-        device: ctx.userAgent ? device : session.device,
-        idleExpiresAt,
-        accessExpiresAt,
-        deviceFlagged: session.deviceFlagged || change.action === "flag",
-        deviceScore: Math.max(session.deviceScore, change.score),
+        },
+        audit: { ...event, userId, sessionId: session.id, ...ctx, detail: { transport, evicted } },
+        maxLive: policy.maxSessionsPerUser,
+        now,
       };
-      await tx.updateSession(session.id, {
-        lastSeenAt: updated.lastSeenAt,
-        lastIp: updated.lastIp,
-        userAgent: updated.userAgent,
-        device: updated.device,
-        idleExpiresAt: updated.idleExpiresAt,
-        accessExpiresAt: updated.accessExpiresAt,
-        deviceFlagged: updated.deviceFlagged,
-        deviceScore: updated.deviceScore,
-      });
-      return { kind: "ok" as const, session: updated, successor, now };
+    };
+
+    // Room under the cap, the common case: one short transaction of two statements.
+    const attempt = await sessions.issueSession(userId, (user) => {
+      admit(user);
+      return build(clock.now(), []);
     });
+    if (attempt.inserted) {
+      const { session, now } = attempt.write;
+      return { ...(await this.tokensFor(session, refreshToken, now, attempt.user?.notBefore ?? null)), evictedSessionIds: [] };
+    }
+
+    // At the cap (nothing was written above): evict the oldest under the user's lock, then insert.
+    const result = await sessions.transaction(async (tx) => {
+      const user = admit(await tx.lockUser(userId));
+      const now = clock.now();
+      const evicted = await this.evictForRoom(tx, userId, now, event.actor);
+      const write = build(now, evicted.sessionIds);
+      // Still under the lock: the evictions made room that nothing else could take.
+      if (!(await tx.insertSessionUnderCap(write))) throw new AppError("server_error", 500, "no room for a session after eviction");
+      return { write, notBefore: user.notBefore, evicted };
+    });
+    await this.deps.publisher.publish(result.evicted.revocations);
+    const tokens = await this.tokensFor(result.write.session, refreshToken, result.write.now, result.notBefore);
+    return { ...tokens, evictedSessionIds: result.evicted.sessionIds };
+  }
+
+  /**
+   * Refresh rotation with reuse detection. The ordinary rotation is decided
+   * on one unlocked read and written as one atomic statement that claims the
+   * token only while it is unclaimed and its session live; everything else
+   * (grace replays, reuse, device changes, ended sessions, and a claim lost
+   * to a concurrent request) is decided under the session's row lock: the
+   * first request rotates, concurrent and retried ones within
+   * REFRESH_REUSE_GRACE converge on the same successor, and anything later
+   * is reuse and revokes the session.
+   */
+  async refresh(refreshToken: string, transport: Transport, ctx: ClientContext): Promise<IssuedTokens> {
+    const { sessions, clock, policy, users, parseUserAgent } = this.deps;
+    const read = await sessions.readRefreshContext(hashToken(refreshToken));
+    // Unknown: the locked path could only find the same nothing.
+    if (!read) throw invalidGrant();
+    const now = clock.now();
+    const plan = planFastRotation(read, refreshToken, transport, ctx, parseUserAgent(ctx.userAgent), now, policy);
+    if (plan) {
+      const outcome = await sessions.rotateRefreshToken(plan.write);
+      if (outcome.rotated) {
+        return { ...(await this.tokensFor(plan.session, plan.successor, now, outcome.userNotBefore)), evictedSessionIds: [] };
+      }
+      // Nothing was written: a concurrent refresh claimed the token or the
+      // session ended meanwhile. The locked path tells which, and answers.
+    }
+    const outcome = await refreshUnderLock(this.deps, refreshToken, transport, ctx);
     if (outcome.kind === "fail") {
       await this.deps.publisher.publish(outcome.revocations);
       throw outcome.error;
     }
     const user = await users.findById(outcome.session.userId);
     return { ...(await this.tokensFor(outcome.session, outcome.successor, outcome.now, user?.notBefore ?? null)), evictedSessionIds: [] };
-  }
-
-  /** Follows sealed successors from a rotated token to the live tip of its chain. */
-  private async chainTip(tx: SessionTx, token: string, tokenId: string, sealed: Uint8Array): Promise<string | null> {
-    let current = openSuccessor(token, tokenId, sealed);
-    for (let i = 0; i < MAX_CHAIN_WALK && current !== null; i++) {
-      const row = await tx.findRefreshTokenByHash(hashToken(current));
-      if (!row) return null;
-      if (row.rotatedAt === null) return current;
-      if (row.successorSealed === null) return null;
-      current = openSuccessor(current, row.id, row.successorSealed);
-    }
-    return null;
   }
 
   /** Revokes the oldest live sessions so the new one fits under MAX_SESSIONS_PER_USER. */
@@ -247,7 +209,6 @@ export class SessionService {
     }
     return { sessionIds, revocations };
   }
-
 
   private async tokensFor(session: SessionRecord, refreshToken: string, now: Date, notBefore: Date | null): Promise<Omit<IssuedTokens, "evictedSessionIds">> {
     // A token must never carry an iat before a user-wide revocation it postdates.

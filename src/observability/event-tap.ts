@@ -4,7 +4,9 @@ import type { AuditEventInput } from "../domain/types.js";
 /**
  * Decorates the stores so every audit event is also handed to `onEvent`,
  * but only once its transaction has committed: a rolled-back decision is
- * never counted.
+ * never counted. Store methods that write an audit row themselves (the
+ * one-statement rotation, the short issuance transaction) report it once
+ * they returned, that is once it committed, and only if they wrote it.
  */
 export function tapSessionStore(store: SessionStore, onEvent: (e: AuditEventInput) => void): SessionStore {
   return {
@@ -18,11 +20,27 @@ export function tapSessionStore(store: SessionStore, onEvent: (e: AuditEventInpu
             await tx.audit(event, at);
             seen.push(event);
           },
+          insertSessionUnderCap: async (input) => {
+            const inserted = await tx.insertSessionUnderCap(input);
+            if (inserted) seen.push(input.audit);
+            return inserted;
+          },
         };
         return work(tapped);
       });
       for (const e of seen) onEvent(e);
       return result;
+    },
+    async issueSession(userId, prepare) {
+      const attempt = await store.issueSession(userId, prepare);
+      if (attempt.inserted) onEvent(attempt.write.audit);
+      return attempt;
+    },
+    async rotateRefreshToken(write) {
+      // One autocommit statement: once it answers, it has committed.
+      const outcome = await store.rotateRefreshToken(write);
+      if (outcome.rotated) onEvent(write.audit);
+      return outcome;
     },
   };
 }

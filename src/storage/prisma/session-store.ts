@@ -3,7 +3,10 @@ import { UnavailableError } from "../../domain/errors.js";
 import type { SessionStore, SessionTx } from "../../domain/ports.js";
 import type { SessionRecord } from "../../domain/types.js";
 import { auditData } from "./audit-log.js";
-import { fromSession, toRefreshToken, toSession, toUser, truncate } from "./rows.js";
+import { insertSessionUnderCap, lockUserRow } from "./issue-sql.js";
+import { readRefreshContext, rotateRefreshToken } from "./rotation-sql.js";
+import { fromSession, toRefreshToken, toSession, truncate } from "./rows.js";
+import { prismaTxQueryable, sqlDriverFor, type SqlDriver } from "../sql-driver.js";
 
 type Tx = Prisma.TransactionClient;
 
@@ -15,13 +18,9 @@ const liveWhere = (userId: string, now: Date) => ({
 });
 
 function sessionTx(tx: Tx): SessionTx {
+  const raw = prismaTxQueryable(tx);
   return {
-    async lockUser(userId) {
-      const rows = await tx.$queryRaw<Array<{ id: string }>>`SELECT id FROM users WHERE id = ${userId}::uuid FOR UPDATE`;
-      if (rows.length === 0) return null;
-      const u = await tx.user.findUnique({ where: { id: userId } });
-      return u && toUser(u);
-    },
+    lockUser: (userId) => lockUserRow(raw, userId),
     async lockSession(sessionId) {
       const rows = await tx.$queryRaw<Array<{ id: string }>>`SELECT id FROM sessions WHERE id = ${sessionId}::uuid FOR UPDATE`;
       if (rows.length === 0) return null;
@@ -101,6 +100,7 @@ function sessionTx(tx: Tx): SessionTx {
       });
       return r.count === 1;
     },
+    insertSessionUnderCap: (input) => insertSessionUnderCap(raw, input),
     async insertRevocations(entries, now) {
       const rows = await tx.revocation.createManyAndReturn({
         data: entries.map((e) => ({
@@ -126,8 +126,17 @@ export interface TransactionOptions {
   timeoutMs: number;
 }
 
-/** SessionStore on Prisma: Postgres (adapter-pg) or embedded PGlite alike. */
-export function createPrismaSessionStore(prisma: PrismaClient, opts: TransactionOptions = { maxWaitMs: 5_000, timeoutMs: 10_000 }): SessionStore {
+/**
+ * SessionStore on Prisma: Postgres (adapter-pg) or embedded PGlite alike.
+ * The refresh and issuance hot paths run their few statements on the
+ * native driver under the client (`sql`, see sql-driver.ts); the rest on
+ * Prisma.
+ */
+export function createPrismaSessionStore(
+  prisma: PrismaClient,
+  opts: TransactionOptions = { maxWaitMs: 5_000, timeoutMs: 10_000 },
+  sql: SqlDriver = sqlDriverFor(prisma),
+): SessionStore {
   return {
     async transaction(work) {
       try {
@@ -135,6 +144,31 @@ export function createPrismaSessionStore(prisma: PrismaClient, opts: Transaction
           maxWait: opts.maxWaitMs,
           timeout: opts.timeoutMs,
           // READ COMMITTED, Postgres' default: the row locks give the ordering.
+        });
+      } catch (err) {
+        throw translate(err);
+      }
+    },
+    async readRefreshContext(hash) {
+      try {
+        return await readRefreshContext(sql, hash);
+      } catch (err) {
+        throw translate(err);
+      }
+    },
+    async rotateRefreshToken(write) {
+      try {
+        return await rotateRefreshToken(sql, write);
+      } catch (err) {
+        throw translate(err);
+      }
+    },
+    async issueSession(userId, prepare) {
+      try {
+        return await sql.transaction(async (q) => {
+          const user = await lockUserRow(q, userId);
+          const write = prepare(user);
+          return { user, write, inserted: await insertSessionUnderCap(q, write) };
         });
       } catch (err) {
         throw translate(err);
