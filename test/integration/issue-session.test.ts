@@ -41,3 +41,38 @@ for (const mode of MODES) {
     }
   });
 }
+
+for (const mode of MODES) {
+  t.test(`${mode}: concurrent issuance for one user never passes the cap, and each eviction is named and audited once`, async (t) => {
+    const ctx = await testApp(t, mode, { env: { MAX_SESSIONS_PER_USER: "3" } });
+    const issuer = await createClient(ctx.services, ["sessions:issue"]);
+    const user = await ctx.createUser();
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        ctx.app.inject({ method: "POST", url: "/sessions", headers: { authorization: issuer.basic }, payload: { subject: user.id } }),
+      ),
+    );
+    t.same([...new Set(results.map((r) => r.statusCode))], [200], "every issuance succeeds: the new session wins");
+    const { prisma } = ctx.services.db;
+    t.equal(await prisma.session.count({ where: { userId: user.id, revokedAt: null } }), 3, "exactly the cap is live");
+    const evicted = results.flatMap((r) => (r.json().evicted_session_ids ?? []) as string[]);
+    t.equal(evicted.length, 9, "the other nine were evicted");
+    t.equal(new Set(evicted).size, 9, "each by exactly one answer");
+    t.equal(await prisma.session.count({ where: { userId: user.id, revokedReason: "evicted" } }), 9);
+    t.equal(await prisma.auditEvent.count({ where: { userId: user.id, type: "session_evicted" } }), 9, "each eviction audited once");
+    t.equal(await prisma.auditEvent.count({ where: { userId: user.id, type: "session_issued" } }), 12, "each issuance audited once");
+    t.equal(await prisma.refreshToken.count({ where: { session: { userId: user.id } } }), 12, "one refresh token per session");
+  });
+
+  t.test(`${mode}: issuance for a disabled user is 403 and writes nothing`, async (t) => {
+    const ctx = await testApp(t, mode);
+    const issuer = await createClient(ctx.services, ["sessions:issue"]);
+    const user = await ctx.createUser();
+    await ctx.services.db.prisma.user.update({ where: { id: user.id }, data: { disabled: true } });
+    const res = await ctx.app.inject({ method: "POST", url: "/sessions", headers: { authorization: issuer.basic }, payload: { subject: user.id } });
+    t.equal(res.statusCode, 403);
+    t.equal(res.json().error, "forbidden");
+    t.equal(await ctx.services.db.prisma.session.count({ where: { userId: user.id } }), 0);
+    t.equal(await ctx.services.db.prisma.auditEvent.count({ where: { userId: user.id, type: "session_issued" } }), 0);
+  });
+}
