@@ -58,7 +58,9 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
       const given = req.headers["x-request-id"];
       return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // unicode: false counts string lengths in UTF-16 units (String#length) instead of walking every
+    // character of every token: never looser than code points, and the limits only guard sizes.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, unicode: false } },
     return503OnClosing: true,
     childLoggerFactory: lazyChildLoggerFactory,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
