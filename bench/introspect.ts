@@ -77,11 +77,11 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     for (const job of Object.values(jobs)) await runLoad({ ...job, durationSec: ctx.warmupSec });
 
     // Interleaved runs, so a slow spell of the machine hits every target alike.
-    const results: Record<keyof typeof jobs, Array<LoadResult & { peakRss?: number }>> = { hello: [], oidc: [], service: [] };
+    const results: Record<keyof typeof jobs, Array<LoadResult & { peakRss?: number; cpuUsPerRequest?: number }>> = { hello: [], oidc: [], service: [] };
     for (let i = 0; i < ctx.runs; i++) {
       ctx.log(`introspect: run ${i + 1}/${ctx.runs}`);
-      results.hello.push(await runLoad(jobs.hello));
-      results.oidc.push(await runLoad(jobs.oidc));
+      results.hello.push(await runLoad(jobs.hello, { sampleRssOf: hello }));
+      results.oidc.push(await runLoad(jobs.oidc, { sampleRssOf: oidc }));
       results.service.push(await runLoad(jobs.service, { sampleRssOf: service.child }));
     }
     const med = (k: keyof typeof jobs, f: "rps" | "p50" | "p99") => median(results[k].map((r) => r[f]));
@@ -94,6 +94,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     const op = med("oidc", "rps");
     const p99 = med("service", "p99");
     const peakRss = Math.max(...results.service.map((r) => r.peakRss ?? 0));
+    const cpu = (k: keyof typeof jobs) => median(results[k].map((r) => r.cpuUsPerRequest ?? Number.NaN));
     const note = failures("service") > 0 ? ` (${failures("service")} failed)` : "";
     const load = `${ctx.connections} conn, ${TOKEN_POOL} live tokens`;
     return [
@@ -120,6 +121,15 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
         ratio: "—",
         goal: "p99 < 5 ms",
         met: p99 < 5,
+      },
+      {
+        // CPU time of the server process per answer: what a second core or a busy neighbour moves least.
+        benchmark: `CPU per answer, server process (${load})`,
+        measured: `service ${cpu("service").toFixed(0)} µs`,
+        baseline: `hello-world ${cpu("hello").toFixed(0)} µs; oidc-provider ${cpu("oidc").toFixed(0)} µs`,
+        ratio: `${(cpu("service") / cpu("hello")).toFixed(2)}× hello's; ${(cpu("service") / cpu("oidc")).toFixed(2)}× oidc-provider's`,
+        goal: "report",
+        met: null,
       },
       {
         benchmark: "service RSS under introspection load (peak)",

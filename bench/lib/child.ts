@@ -28,6 +28,8 @@ export interface Child {
   stderrTail(): string;
   /** Resident set size now, in bytes (Linux /proc). */
   rss(): Promise<number>;
+  /** CPU time (user + system, all threads) used so far, in seconds (Linux /proc). */
+  cpuSeconds(): Promise<number>;
   /** SIGTERM, then SIGKILL after a grace period; resolves once it has exited. */
   stop(): Promise<void>;
 }
@@ -59,6 +61,12 @@ export function spawnNode(scope: Scope, script: string, opts: { env?: Record<str
       const m = /^VmRSS:\s+(\d+) kB/m.exec(status);
       if (!m) throw new Error(`no VmRSS for ${opts.label}`);
       return Number(m[1]) * 1024;
+    },
+    async cpuSeconds() {
+      // Fields 14 and 15 of /proc/PID/stat (utime, stime), in clock ticks of 1/100 s on Linux.
+      const stat = await readFile(`/proc/${child.pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return (Number(fields[11]) + Number(fields[12])) / 100;
     },
     stop() {
       stopping ??= (async () => {
