@@ -66,9 +66,8 @@ export class MirrorLease {
     return this.now() < this.trustedUntil;
   }
 
-  /** Starts the renewal rounds (the first at once). */
+  /** Starts the renewal rounds (the first at once); a stopped lease stays stopped. */
   start(): void {
-    this.stopped = false;
     this.schedule(0);
   }
 

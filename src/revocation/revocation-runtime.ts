@@ -175,8 +175,11 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
         // Messages published while the subscription is down are lost: stop trusting the mirror at once.
         for (const event of ["close", "reconnecting", "end"]) redis.subscriber.on(event, () => lease.subscriptionLost());
         // One SUBSCRIBE: the fence channel is live exactly when the revocation channel is.
-        redis.subscriber.subscribe(channel, fenceChannel, ackChannel).catch(redisLog);
-        lease.start();
+        // The first lease round waits for the subscription, so its fence is not lost.
+        redis.subscriber
+          .subscribe(channel, fenceChannel, ackChannel)
+          .catch(redisLog)
+          .finally(() => lease.start());
         // Redis is back: replay what it missed now rather than at the next tick.
         // A Redis that restarted without persistence also lost entries that
         // were delivered before it went down: write every live one again
