@@ -1,5 +1,6 @@
 import { hashToken, newOpaqueToken } from "../crypto/opaque-token.js";
 import type { Clock } from "./clock.js";
+import { memoizeDeviceParser } from "./device-memo.js";
 import { AppError, invalidGrant } from "./errors.js";
 import { planFastRotation } from "./fast-rotation.js";
 import { refreshUnderLock } from "./locked-refresh.js";
@@ -57,7 +58,11 @@ const refuseForLogin: IssueRefusal = (user) => (!user || user.disabled ? invalid
  * only after their commit.
  */
 export class SessionService {
-  constructor(private readonly deps: SessionServiceDeps) {}
+  private readonly deps: SessionServiceDeps;
+
+  constructor(deps: SessionServiceDeps) {
+    this.deps = { ...deps, parseUserAgent: memoizeDeviceParser(deps.parseUserAgent) };
+  }
 
   /** Password login against the built-in user store. */
   async login(username: string, password: string, transport: Transport, ctx: ClientContext): Promise<IssuedTokens> {
