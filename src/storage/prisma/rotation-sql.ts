@@ -108,6 +108,10 @@ export async function readRefreshContext(db: SqlQueryable, hash: Uint8Array): Pr
  * 2. `claim` sets rotated_at on the presented token only if it is still
  *    unset and the session passed (1): the atomic claim (LESSONS.md). A
  *    concurrent winner makes it re-check the committed row and match nothing.
+ *    (1) is a one-time filter evaluated before the token row is touched,
+ *    and the token is found by its primary key alone (a token's session
+ *    never changes): matching on session_id would let the planner walk the
+ *    session's whole rotation chain through its index.
  * 3. Only rows that came out of the claim feed the session update, the
  *    successor insert and the audit row, so a lost claim or a dead session
  *    writes nothing at all.
@@ -129,7 +133,7 @@ export async function rotateRefreshToken(db: SqlQueryable, w: RotationWrite): Pr
       FOR UPDATE
     ), claim AS (
       UPDATE refresh_tokens SET rotated_at = ${w.now}::timestamptz, successor_sealed = ${w.successorSealed}::bytea
-      WHERE id = ${w.tokenId}::uuid AND rotated_at IS NULL AND session_id = (SELECT id FROM live)
+      WHERE id = ${w.tokenId}::uuid AND rotated_at IS NULL AND EXISTS (SELECT 1 FROM live)
       RETURNING session_id
     ), touched AS (
       UPDATE sessions SET
