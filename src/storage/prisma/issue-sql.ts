@@ -32,14 +32,24 @@ export async function lockUserRow(tx: SqlQueryable, userId: string): Promise<Use
  * before it started, and a concurrent login of the user commits before it
  * releases that lock. A count in the locking statement itself would use the
  * snapshot from before the wait and let two logins both pass the cap.
+ *
+ * Counting stops at the cap (whether the user is below it is all that
+ * matters), and the ORDER BY matches sessions_user_live_idx (user_id,
+ * revoked_at, created_at): without it, on a table without statistics yet,
+ * the planner took sessions_revoked_at_idx and counted every live session
+ * of every user.
  */
 export async function insertSessionUnderCap(tx: SqlQueryable, w: NewSessionWrite): Promise<boolean> {
   const { session: s, refreshToken: t, audit: a } = w;
   const rows = await tx.query<{ sessions: number; tokens: number; audited: number }>(sql`
     WITH live AS (
-      SELECT count(*) AS n FROM sessions
-      WHERE user_id = ${s.userId}::uuid AND revoked_at IS NULL
-        AND idle_expires_at > ${w.now}::timestamptz AND absolute_expires_at > ${w.now}::timestamptz
+      SELECT count(*) AS n FROM (
+        SELECT 1 FROM sessions
+        WHERE user_id = ${s.userId}::uuid AND revoked_at IS NULL
+          AND idle_expires_at > ${w.now}::timestamptz AND absolute_expires_at > ${w.now}::timestamptz
+        ORDER BY created_at
+        LIMIT ${w.maxLive}::int
+      ) AS counted
     ), inserted AS (
       INSERT INTO sessions (id, user_id, transport, created_at, last_seen_at, idle_expires_at, absolute_expires_at,
                             access_expires_at, created_ip, last_ip, user_agent, ua_browser, ua_os, ua_device,
