@@ -65,7 +65,9 @@ export interface NewSessionWrite {
   session: SessionRecord;
   refreshToken: RefreshTokenRecord & { hash: Uint8Array };
   audit: AuditEventInput;
+  /** MAX_SESSIONS_PER_USER: written only while the user has fewer live sessions than this. */
   maxLive: number;
+  /** The instant live sessions are counted at (the new session's creation time). */
   now: Date;
 }
 
@@ -93,6 +95,7 @@ export interface RotationWrite {
   audit: AuditEventInput;
 }
 
+/** What SessionStore.issueSession did: the user row it locked, what `prepare` returned, whether that was written. */
 export interface IssueAttempt {
   user: UserRecord | null;
   write: NewSessionWrite;
@@ -128,7 +131,7 @@ export interface SessionStore {
    * row, hands the user to `prepare` (which throws to refuse, or returns
    * what to write), then writes it as SessionTx.insertSessionUnderCap does.
    * `inserted: false` means the user is at the cap and nothing was written:
-   * the caller evicts in a transaction of its own, under the same lock.
+   * the caller evicts in a transaction of its own, under the user's lock again.
    */
   issueSession(userId: string, prepare: (user: UserRecord | null) => NewSessionWrite): Promise<IssueAttempt>;
   findSession(sessionId: string): Promise<SessionRecord | null>;
