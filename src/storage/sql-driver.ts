@@ -29,21 +29,23 @@ export interface SqlDriver extends SqlQueryable {
   transaction<T>(work: (q: SqlQueryable) => Promise<T>): Promise<T>;
 }
 
-const names = new Map<string, string>();
+/** Per call site: a tagged template's strings array is the same object on every call. */
+const shapes = new WeakMap<TemplateStringsArray, { text: string; name: string }>();
 
 /**
  * Tagged template: interpolations become parameters, never SQL text. The
- * statement text of one call site is always the same, so its name is too.
+ * statement text of one call site is always the same, so its name is too;
+ * both are built once per call site.
  */
 export function sql(strings: TemplateStringsArray, ...values: unknown[]): Statement {
-  let text = strings[0]!;
-  for (let i = 1; i < strings.length; i++) text += `$${i}${strings[i]}`;
-  let name = names.get(text);
-  if (name === undefined) {
-    name = `sa_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`;
-    names.set(text, name);
+  let shape = shapes.get(strings);
+  if (shape === undefined) {
+    let text = strings[0]!;
+    for (let i = 1; i < strings.length; i++) text += `$${i}${strings[i]}`;
+    shape = { text, name: `sa_${createHash("sha256").update(text).digest("hex").slice(0, 24)}` };
+    shapes.set(strings, shape);
   }
-  return { text, values, name };
+  return { text: shape.text, values, name: shape.name };
 }
 
 /** The pg pool's own "no connection free in time" error: load, not a bug (503). */
