@@ -55,7 +55,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     };
     // Each refresh run continues the chains the previous one left.
     const refreshRun = async (durationSec: number) => {
-      const r = await runLoad({ ...refresh, durationSec });
+      const r = await runLoad({ ...refresh, durationSec }, { sampleRssOf: service.child });
       if (r.remainingTokens && refresh.body.kind === "refresh-chain") refresh = { ...refresh, body: { ...refresh.body, tokens: r.remainingTokens } };
       return r;
     };
@@ -66,16 +66,16 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     await runLoad({ ...issue, durationSec: ctx.warmupSec });
 
     const tps: number[] = [];
-    const refreshes: LoadResult[] = [];
-    const issues: LoadResult[] = [];
+    const refreshes: Array<LoadResult & { cpuUsPerRequest?: number }> = [];
+    const issues: Array<LoadResult & { cpuUsPerRequest?: number }> = [];
     for (let i = 0; i < ctx.runs; i++) {
       ctx.log(`refresh: run ${i + 1}/${ctx.runs}`);
       tps.push(await pgbenchSimpleUpdate(pgb.url, clients, ctx.durationSec));
       refreshes.push(await refreshRun(ctx.durationSec));
-      issues.push(await runLoad(issue));
+      issues.push(await runLoad(issue, { sampleRssOf: service.child }));
     }
     const base = median(tps);
-    const row = (what: string, results: LoadResult[]): Row => {
+    const row = (what: string, results: Array<LoadResult & { cpuUsPerRequest?: number }>): Row => {
       const rps = median(results.map((r) => r.rps));
       const failed = results.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts + r.bad, 0);
       if (failed > 0) ctx.log(`refresh: WARNING ${what} had ${failed} failed answers`);
@@ -88,6 +88,19 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
         met: rps / base >= 0.4,
       };
     };
-    return [row(`POST /refresh rotations/s, ${CHAINS} chains`, refreshes), row("POST /sessions issuance/s", issues)];
+    // CPU time of the service process per answer: what a busy neighbour on two cores moves least.
+    const cpu = (results: Array<{ cpuUsPerRequest?: number }>) => median(results.map((r) => r.cpuUsPerRequest ?? Number.NaN)).toFixed(0);
+    return [
+      row(`POST /refresh rotations/s, ${CHAINS} chains`, refreshes),
+      row("POST /sessions issuance/s", issues),
+      {
+        benchmark: `CPU per answer, service process (${clients} conn)`,
+        measured: `POST /refresh ${cpu(refreshes)} µs; POST /sessions ${cpu(issues)} µs`,
+        baseline: "—",
+        ratio: "—",
+        goal: "report",
+        met: null,
+      },
+    ];
   });
 }
