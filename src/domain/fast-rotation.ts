@@ -13,8 +13,11 @@ export interface FastRotation {
   /** The successor refresh token handed to the client once the write committed. */
   successor: string;
   /** The session as the write leaves it (for the access token and the answer). */
-  session: SessionRecord;
+  session: RotatedSession;
 }
+
+/** What the answer and the access token need of the rotated session. */
+export type RotatedSession = Pick<SessionRecord, "id" | "userId" | "transport" | "idleExpiresAt" | "accessExpiresAt">;
 
 /**
  * Almost every refresh is the ordinary one: the first use of a live token
@@ -57,14 +60,6 @@ export function planFastRotation(
     session: { lastIp: ctx.ip, idleExpiresAt, accessExpiresAt, userAgent, device: userAgent ? device : null },
     audit: { type: "refresh", actor: `user:${session.userId}`, userId: session.userId, sessionId: session.id, ...ctx, detail: { token_id: token.id } },
   };
-  const updated: SessionRecord = {
-    ...session,
-    lastSeenAt: now,
-    lastIp: ctx.ip,
-    userAgent: userAgent ?? session.userAgent,
-    device: userAgent ? device : session.device,
-    idleExpiresAt,
-    accessExpiresAt,
-  };
+  const updated: RotatedSession = { id: session.id, userId: session.userId, transport: session.transport, idleExpiresAt, accessExpiresAt };
   return { write, successor, session: updated };
 }

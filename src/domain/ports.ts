@@ -71,12 +71,17 @@ export interface NewSessionWrite {
   now: Date;
 }
 
-/** One unlocked read of a presented refresh token (SessionStore.readRefreshContext). */
+/**
+ * One unlocked read of a presented refresh token (SessionStore.readRefreshContext):
+ * the columns the optimistic rotation decides on, and no more (every column
+ * read costs parsing on the hot path).
+ */
 export interface RefreshContext {
-  token: RefreshTokenRecord;
-  session: SessionRecord;
-  /** The user's "not before" (user-wide revocation) at the time of the read. */
-  userNotBefore: Date | null;
+  token: Pick<RefreshTokenRecord, "id" | "sessionId" | "expiresAt" | "rotatedAt" | "successorSealed">;
+  session: Pick<
+    SessionRecord,
+    "id" | "userId" | "transport" | "idleExpiresAt" | "absoluteExpiresAt" | "revokedAt" | "lastIp" | "userAgent" | "device"
+  >;
 }
 
 /** The writes of an ordinary rotation (SessionStore.rotateRefreshToken). */
@@ -111,9 +116,8 @@ export type RotationOutcome =
 export interface SessionStore {
   transaction<T>(work: (tx: SessionTx) => Promise<T>): Promise<T>;
   /**
-   * The token with this hash, its session and the user's not-before, in one
-   * read and without a lock: the input of the optimistic rotation. Null for
-   * an unknown token.
+   * The token with this hash and its session, in one read and without a
+   * lock: the input of the optimistic rotation. Null for an unknown token.
    */
   readRefreshContext(hash: Uint8Array): Promise<RefreshContext | null>;
   /**

@@ -2,7 +2,7 @@ import { hashToken, newOpaqueToken } from "../crypto/opaque-token.js";
 import type { Clock } from "./clock.js";
 import { memoizeDeviceParser } from "./device-memo.js";
 import { AppError, invalidGrant } from "./errors.js";
-import { planFastRotation } from "./fast-rotation.js";
+import { planFastRotation, type RotatedSession } from "./fast-rotation.js";
 import { refreshUnderLock } from "./locked-refresh.js";
 import type { AccessTokenSigner, AuditLog, NewSessionWrite, PasswordHasher, RevocationPublisher, SessionStore, SessionTx, UserStore } from "./ports.js";
 import { initialExpiries, secondsUntil, type LifetimePolicy } from "./session-policy.js";
@@ -215,7 +215,7 @@ export class SessionService {
     return { sessionIds, revocations };
   }
 
-  private async tokensFor(session: SessionRecord, refreshToken: string, now: Date, notBefore: Date | null): Promise<Omit<IssuedTokens, "evictedSessionIds">> {
+  private async tokensFor(session: RotatedSession, refreshToken: string, now: Date, notBefore: Date | null): Promise<Omit<IssuedTokens, "evictedSessionIds">> {
     // A token must never carry an iat before a user-wide revocation it postdates.
     const iat = Math.max(Math.floor(now.getTime() / 1000), notBefore ? Math.ceil(notBefore.getTime() / 1000) : 0);
     const exp = Math.floor(session.accessExpiresAt.getTime() / 1000);

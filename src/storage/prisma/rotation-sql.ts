@@ -10,89 +10,51 @@ import { truncate } from "./rows.js";
 interface ContextRow {
   t_id: string;
   t_session_id: string;
-  t_parent_id: string | null;
-  t_created_at: Date;
   t_expires_at: Date;
   t_rotated_at: Date | null;
   t_successor_sealed: Uint8Array | null;
-  t_ip: string | null;
-  t_user_agent: string | null;
   s_user_id: string;
   s_transport: string;
-  s_created_at: Date;
-  s_last_seen_at: Date;
   s_idle_expires_at: Date;
   s_absolute_expires_at: Date;
-  s_access_expires_at: Date;
-  s_created_ip: string | null;
+  s_revoked_at: Date | null;
   s_last_ip: string | null;
   s_user_agent: string | null;
   s_ua_browser: string | null;
   s_ua_os: string | null;
   s_ua_device: string | null;
-  s_device_flagged: boolean;
-  s_device_score: number;
-  s_revoked_at: Date | null;
-  s_revoked_reason: string | null;
-  s_revoked_by: string | null;
-  u_not_before: Date | null;
 }
 
 /**
- * The presented token with its session and the user's not-before, in one
- * round trip and without a lock: the caller decides on this snapshot and
- * the write re-checks what matters atomically.
+ * The presented token with its session in one round trip and without a
+ * lock: the caller decides on this snapshot and the write re-checks what
+ * matters atomically. Only the columns that decision needs.
  */
 export async function readRefreshContext(db: SqlQueryable, hash: Uint8Array): Promise<RefreshContext | null> {
   const rows = await db.query<ContextRow>(sql`
-    SELECT t.id AS t_id, t.session_id AS t_session_id, t.parent_id AS t_parent_id, t.created_at AS t_created_at,
-           t.expires_at AS t_expires_at, t.rotated_at AS t_rotated_at, t.successor_sealed AS t_successor_sealed,
-           t.ip AS t_ip, t.user_agent AS t_user_agent,
-           s.user_id AS s_user_id, s.transport AS s_transport, s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at,
-           s.idle_expires_at AS s_idle_expires_at, s.absolute_expires_at AS s_absolute_expires_at,
-           s.access_expires_at AS s_access_expires_at, s.created_ip AS s_created_ip, s.last_ip AS s_last_ip,
-           s.user_agent AS s_user_agent, s.ua_browser AS s_ua_browser, s.ua_os AS s_ua_os, s.ua_device AS s_ua_device,
-           s.device_flagged AS s_device_flagged, s.device_score AS s_device_score, s.revoked_at AS s_revoked_at,
-           s.revoked_reason AS s_revoked_reason, s.revoked_by AS s_revoked_by,
-           u.not_before AS u_not_before
+    SELECT t.id AS t_id, t.session_id AS t_session_id, t.expires_at AS t_expires_at, t.rotated_at AS t_rotated_at,
+           t.successor_sealed AS t_successor_sealed,
+           s.user_id AS s_user_id, s.transport AS s_transport, s.idle_expires_at AS s_idle_expires_at,
+           s.absolute_expires_at AS s_absolute_expires_at, s.revoked_at AS s_revoked_at, s.last_ip AS s_last_ip,
+           s.user_agent AS s_user_agent, s.ua_browser AS s_ua_browser, s.ua_os AS s_ua_os, s.ua_device AS s_ua_device
     FROM refresh_tokens t
     JOIN sessions s ON s.id = t.session_id
-    JOIN users u ON u.id = s.user_id
     WHERE t.token_hash = ${hash}::bytea`);
   const r = rows[0];
   if (!r) return null;
   return {
-    token: {
-      id: r.t_id,
-      sessionId: r.t_session_id,
-      parentId: r.t_parent_id,
-      createdAt: r.t_created_at,
-      expiresAt: r.t_expires_at,
-      rotatedAt: r.t_rotated_at,
-      successorSealed: r.t_successor_sealed,
-      ip: r.t_ip,
-      userAgent: r.t_user_agent,
-    },
+    token: { id: r.t_id, sessionId: r.t_session_id, expiresAt: r.t_expires_at, rotatedAt: r.t_rotated_at, successorSealed: r.t_successor_sealed },
     session: {
       id: r.t_session_id,
       userId: r.s_user_id,
       transport: r.s_transport as Transport,
-      createdAt: r.s_created_at,
-      lastSeenAt: r.s_last_seen_at,
       idleExpiresAt: r.s_idle_expires_at,
       absoluteExpiresAt: r.s_absolute_expires_at,
-      accessExpiresAt: r.s_access_expires_at,
-      createdIp: r.s_created_ip,
+      revokedAt: r.s_revoked_at,
       lastIp: r.s_last_ip,
       userAgent: r.s_user_agent,
       device: { browser: r.s_ua_browser, os: r.s_ua_os, type: r.s_ua_device },
-      deviceFlagged: r.s_device_flagged,
-      deviceScore: r.s_device_score,
-      revokedAt: r.s_revoked_at,
-      revokedReason: r.s_revoked_reason,
-      revokedBy: r.s_revoked_by,
     },
-    userNotBefore: r.u_not_before,
   };
 }
 
