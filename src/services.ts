@@ -259,7 +259,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       clients,
       introspection,
       tokenRevocation: new TokenRevocation({ verifier, sessions: sessionStore, revocations }),
-      delegatedIssuer: new DelegatedIssuer({ users, sessions }),
+      delegatedIssuer: new DelegatedIssuer({ sessions }),
       admin,
       auditLog: audit,
       metrics,

@@ -1,5 +1,4 @@
 import { forbidden, notFound } from "./errors.js";
-import type { UserStore } from "./ports.js";
 import type { IssuedTokens, IssueRefusal, SessionService } from "./session-service.js";
 import type { ClientContext, Transport } from "./types.js";
 
@@ -14,8 +13,7 @@ const refuseForClient: IssueRefusal = (user) => (!user ? notFound("no such user"
  * separate read and cannot go stale before the session is written.
  */
 export class DelegatedIssuer {
-  /** `users` is no longer read (the check runs on the locked row); still accepted so the composition root is unchanged. */
-  constructor(private readonly deps: { sessions: SessionService; users?: UserStore }) {}
+  constructor(private readonly deps: { sessions: SessionService }) {}
 
   async issue(subject: string, transport: Transport, ctx: ClientContext, clientId: string): Promise<IssuedTokens> {
     return this.deps.sessions.issue(subject, transport, ctx, { type: "session_issued", actor: `client:${clientId}` }, refuseForClient);
