@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import t from "tap";
-import { exportSPKI, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWTPayload } from "jose";
+import { exportSPKI, generateKeyPair, importJWK, jwtVerify, SignJWT, type CryptoKey, type JWTPayload } from "jose";
 import { AppError } from "../../src/domain/errors.js";
 import { createAccessTokenSigner, createAccessTokenVerifier, MAX_TOKEN_LENGTH } from "../../src/keys/access-tokens.js";
 import { KeyManager } from "../../src/keys/key-manager.js";
@@ -43,6 +43,27 @@ t.test("a token from the signer verifies", async (t) => {
   const token = await signer.sign({ sub: "u1", sid: "s1", trn: "cookie", iat: now, exp: now + 600 });
   t.match(await verifier.verify(token), { iss: SETTINGS.issuer, aud: "api", sub: "u1", sid: "s1", trn: "cookie", jti: String });
 });
+
+for (const algorithm of ["ES256", "RS256", "EdDSA"] as const) {
+  t.test(`a ${algorithm} token from the signer is a standard JWS that jose verifies with the published key`, async (t) => {
+    const ks = new KeyManager(new MemoryKeyStore(), randomBytes(32), { algorithm, rotationIntervalMs: DAY, prepublishMs: HOUR, accessTokenTtlMs: 10 * MINUTE }, clock);
+    await ks.ensure();
+    const settings = { issuer: SETTINGS.issuer, audience: ["api", "other"] };
+    const token = await createAccessTokenSigner(ks, settings).sign({ sub: "u1", sid: "s1", trn: "bearer", iat: now, exp: now + 600 });
+    const [header, payload] = token.split(".").slice(0, 2).map((part) => JSON.parse(Buffer.from(part, "base64url").toString("utf8")));
+    const { kid: signingKid } = ks.signingKey();
+    t.same(header, { alg: algorithm, kid: signingKid, typ: "at+jwt" });
+    t.match(payload, { sid: "s1", trn: "bearer", iss: SETTINGS.issuer, sub: "u1", aud: ["api", "other"], iat: now, exp: now + 600, jti: /^[0-9a-f-]{36}$/ });
+    const jwk = ks.jwks().keys.find((k) => k.kid === signingKid)!;
+    const verified = await jwtVerify(token, await importJWK(jwk, algorithm), { issuer: SETTINGS.issuer, audience: "other", currentDate: clock.now(), typ: "at+jwt" });
+    t.equal(verified.protectedHeader.alg, algorithm);
+    t.match(await createAccessTokenVerifier(ks, settings, clock).verify(token), { sub: "u1", sid: "s1" });
+    // A flipped signature byte fails: the signature really covers header and payload.
+    const sig = Buffer.from(token.split(".")[2]!, "base64url");
+    sig[0] = sig[0]! ^ 1;
+    await t.rejects(jwtVerify(`${token.split(".").slice(0, 2).join(".")}.${sig.toString("base64url")}`, await importJWK(jwk, algorithm)));
+  });
+}
 
 t.test("alg none is rejected", async (t) => {
   const token = `${b64url({ alg: "none", kid, typ: "at+jwt" })}.${b64url({ iss: SETTINGS.issuer, aud: "api", sub: "u1", sid: "s1", jti: "j", trn: "bearer", iat: now, exp: now + 600 })}.`;
