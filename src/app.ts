@@ -46,6 +46,19 @@ declare module "fastify" {
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
+/**
+ * ajv still honours `unicode: false` but calls it deprecated on every
+ * compiler it builds; that one notice is dropped, everything else is kept.
+ */
+const AJV_LOGGER = {
+  log: (...args: unknown[]) => console.log(...args),
+  warn: (...args: unknown[]) => {
+    if (typeof args[0] === "string" && args[0].startsWith("DEPRECATED: option unicode.")) return;
+    console.warn(...args);
+  },
+  error: (...args: unknown[]) => console.error(...args),
+};
+
 /** Builds the Fastify app on the given services. Never listens: server.ts does. */
 export async function buildApp(services: Services, opts: AppOptions = {}): Promise<FastifyInstance> {
   const { config } = services;
@@ -60,7 +73,7 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
     },
     // unicode: false counts string lengths in UTF-16 units (String#length) instead of walking every
     // character of every token: never looser than code points, and the limits only guard sizes.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, unicode: false } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, unicode: false, logger: AJV_LOGGER } },
     return503OnClosing: true,
     childLoggerFactory: lazyChildLoggerFactory,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;

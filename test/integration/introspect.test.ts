@@ -117,6 +117,8 @@ for (const mode of MODES) {
       [{ token: 42 }, "a token that is not a string"],
       [{ token: "x", token_transport: "pigeon" }, "an unknown transport"],
       [{ token: "x".repeat(9000) }, "an oversize token"],
+      // Lengths count UTF-16 units (ajv unicode: false): 8,100 code points here, but 8,200 units, over the 8,192 limit.
+      [{ token: "x".repeat(8000) + "\u{1F600}".repeat(100) }, "an oversize token counted in UTF-16 units"],
     ] as const) {
       const res = await post(payload);
       t.equal(res.statusCode, 400, why);
