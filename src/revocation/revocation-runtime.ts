@@ -68,16 +68,27 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
   let publisher: RevocationPublisher;
   let deliver: (entries: readonly StoredRevocation[], now: Date) => Promise<void>;
   const selfId = randomUUID();
-  const leaseMs = opts.mirrorLeaseMs ?? 2_000;
-  let leases: RedisLeaseStore | undefined;
-  let waiter: AckWaiter | undefined;
+  const mirror = new MirrorSync({ feed, log: outbox, clock });
+  /** With Redis: this instance's mirror lease, and the revoker's wait on everyone else's. */
+  let leasing: { store: RedisLeaseStore; waiter: AckWaiter; lease: MirrorLease } | undefined;
 
   if (opts.redisUrl) {
     redis = openRedis(opts.redisUrl, { onError: redisLog });
     const store = createRedisRevocationStore(redis.command, opts.keyPrefix);
     shared = store;
-    leases = createRedisLeaseStore(redis.command, opts.keyPrefix, selfId);
-    waiter = new AckWaiter({ selfId, registry: leases, leaseMs, onError: redisLog });
+    const leaseMs = opts.mirrorLeaseMs ?? 2_000;
+    const leaseStore = createRedisLeaseStore(redis.command, opts.keyPrefix, selfId);
+    const waiter = new AckWaiter({ selfId, registry: leaseStore, leaseMs, onError: redisLog });
+    const lease = new MirrorLease({
+      bus: leaseStore,
+      catchUp: () => mirror.poll(),
+      leaseMs,
+      renewEveryMs: Math.max(50, Math.floor(leaseMs / 4)),
+      marginMs: Math.max(20, Math.floor(leaseMs / 8)),
+      fenceTimeoutMs: Math.max(50, Math.floor(leaseMs / 4)),
+      onError: redisLog,
+    });
+    leasing = { store: leaseStore, waiter, lease };
     deliver = (entries, now) => store.write(entries, now);
     publisher = createRedisPublisher({
       feed,
@@ -94,24 +105,13 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
     publisher = withFeed(local, feed, clock);
   }
 
-  const mirror = new MirrorSync({ feed, log: outbox, clock });
-  const lease = leases
-    ? new MirrorLease({
-        bus: leases,
-        catchUp: () => mirror.poll(),
-        leaseMs,
-        renewEveryMs: Math.max(50, Math.floor(leaseMs / 4)),
-        marginMs: Math.max(20, Math.floor(leaseMs / 8)),
-        fenceTimeoutMs: Math.max(50, Math.floor(leaseMs / 4)),
-        onError: redisLog,
-      })
-    : undefined;
   try {
     await mirror.load();
   } catch (err) {
     await redis?.close().catch(() => {});
     throw err;
   }
+  const lease = leasing?.lease;
 
   return {
     feed,
@@ -154,22 +154,21 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
       });
       const drain = startPeriodic(() => worker.drain(), opts.outboxIntervalMs, shared ? redisLog : (err) => log.error({ err }, "revocation outbox failed"));
       periodic.push(drain);
-      if (redis && shared && leases && lease && waiter) {
+      if (redis && shared && leasing) {
         const { channel } = shared;
-        const { fenceChannel, ackChannel } = leases;
-        const acks = waiter;
-        const ackWith = leases;
+        const { store: leaseStore, waiter, lease } = leasing;
+        const { fenceChannel, ackChannel } = leaseStore;
         redis.subscriber.on("message", (ch: string, message: string) => {
           if (ch === channel) {
             const { entries, ack } = parseRevocationEnvelope(message);
             // Learned first, acknowledged after: the publisher's wait ends only once this mirror has it.
             feed.learn(entries, clock.now().getTime());
-            if (ack && ack.to !== selfId) void ackWith.acknowledge(ack.to, ack.tag).catch(redisLog);
+            if (ack && ack.to !== selfId) void leaseStore.acknowledge(ack.to, ack.tag).catch(redisLog);
           } else if (ch === fenceChannel) {
             lease.fenceReceived(message);
           } else if (ch === ackChannel) {
             const space = message.indexOf(" ");
-            if (space > 0) acks.acknowledged(message.slice(0, space), message.slice(space + 1));
+            if (space > 0) waiter.acknowledged(message.slice(0, space), message.slice(space + 1));
           }
         });
         // Messages published while the subscription is down are lost: stop trusting the mirror at once.

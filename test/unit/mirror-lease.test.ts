@@ -5,20 +5,18 @@ import { AckWaiter, type LeaseHolder } from "../../src/revocation/ack-waiter.js"
 import { MirrorLease, type LeaseBus } from "../../src/revocation/mirror-lease.js";
 
 /** A bus whose fences come back only while `delivering`; records what happened in order. */
-function scriptedBus(clock: { ms: number }) {
+function scriptedBus() {
   const log: string[] = [];
   let lease: MirrorLease | undefined;
   const bus = {
     delivering: true,
     renewFails: false,
     beforeFenceBack: undefined as (() => void) | undefined,
-    renewedAt: [] as number[],
     attach(l: MirrorLease) {
       lease = l;
     },
     async renew() {
       if (bus.renewFails) throw new Error("redis down");
-      bus.renewedAt.push(clock.ms);
       log.push("renew");
     },
     async fence(token: string) {
@@ -38,7 +36,7 @@ function scriptedBus(clock: { ms: number }) {
 
 function setup(opts: { leaseMs?: number; marginMs?: number } = {}) {
   const clock = { ms: 1_000 };
-  const { bus, log } = scriptedBus(clock);
+  const { bus, log } = scriptedBus();
   let catchUps = 0;
   const lease = new MirrorLease({
     bus,

@@ -138,42 +138,24 @@ export function createPrismaSessionStore(
   sql: SqlDriver = sqlDriverFor(prisma),
 ): SessionStore {
   return {
-    async transaction(work) {
-      try {
-        return await prisma.$transaction((tx) => work(sessionTx(tx)), {
+    transaction: (work) =>
+      translated(() =>
+        prisma.$transaction((tx) => work(sessionTx(tx)), {
           maxWait: opts.maxWaitMs,
           timeout: opts.timeoutMs,
           // READ COMMITTED, Postgres' default: the row locks give the ordering.
-        });
-      } catch (err) {
-        throw translate(err);
-      }
-    },
-    async readRefreshContext(hash) {
-      try {
-        return await readRefreshContext(sql, hash);
-      } catch (err) {
-        throw translate(err);
-      }
-    },
-    async rotateRefreshToken(write) {
-      try {
-        return await rotateRefreshToken(sql, write);
-      } catch (err) {
-        throw translate(err);
-      }
-    },
-    async issueSession(userId, prepare) {
-      try {
-        return await sql.transaction(async (q) => {
+        }),
+      ),
+    readRefreshContext: (hash) => translated(() => readRefreshContext(sql, hash)),
+    rotateRefreshToken: (write) => translated(() => rotateRefreshToken(sql, write)),
+    issueSession: (userId, prepare) =>
+      translated(() =>
+        sql.transaction(async (q) => {
           const user = await lockUserRow(q, userId);
           const write = prepare(user);
           return { user, write, inserted: await insertSessionUnderCap(q, write) };
-        });
-      } catch (err) {
-        throw translate(err);
-      }
-    },
+        }),
+      ),
     async findSession(sessionId) {
       const s = await prisma.session.findUnique({ where: { id: sessionId } });
       return s && toSession(s);
@@ -187,6 +169,15 @@ export function createPrismaSessionStore(
       return r && toRefreshToken(r);
     },
   };
+}
+
+/** Runs store work with its load errors turned into the domain's 503. */
+async function translated<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw translate(err);
+  }
 }
 
 /** Pool exhaustion and transaction timeouts are load, not bugs: 503 with Retry-After. */

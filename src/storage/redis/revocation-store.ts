@@ -85,12 +85,10 @@ export function createRedisRevocationStore(redis: Redis, prefix: string): RedisR
   };
 }
 
-/** Parses a channel message; anything malformed yields nothing. */
-export function parseRevocationMessage(text: string): StoredRevocation[] {
-  return parseRevocationEnvelope(text).entries;
-}
-
-/** A channel message's entries and, when its publisher waits for it, the acknowledgement it asks for. */
+/**
+ * A channel message's entries and, when its publisher waits for it, the
+ * acknowledgement it asks for; anything malformed yields nothing.
+ */
 export function parseRevocationEnvelope(text: string): { entries: StoredRevocation[]; ack?: BatchAck } {
   let msg: unknown;
   try {
