@@ -4,11 +4,14 @@
 import type { BenchContext } from "./lib/context.js";
 import { runLoad, type LoadJob, type LoadResult } from "./lib/load.js";
 import { pgbenchInit, pgbenchSimpleUpdate } from "./lib/pgbench.js";
+import { withPostgresCpu } from "./lib/postgres-cpu.js";
 import { scratchDatabase, seedUsers } from "./lib/postgres.js";
 import { withScope } from "./lib/scope.js";
 import { BENCH_DEVICE, createDeployment, startInstance, type Instance, type ServiceClientCredentials } from "./lib/service.js";
 import { fmt, median, ratio, wholeMs } from "./lib/stats.js";
 import type { Row } from "./lib/table.js";
+
+type Measured = LoadResult & { cpuUsPerRequest?: number; pgUsPerOp?: number };
 
 /** Live refresh-token chains the refresh load rotates in turn (one session per user). */
 export const CHAINS = 256;
@@ -55,9 +58,9 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     };
     // Each refresh run continues the chains the previous one left.
     const refreshRun = async (durationSec: number) => {
-      const r = await runLoad({ ...refresh, durationSec }, { sampleRssOf: service.child });
+      const { result: r, pgUsPerOp } = await withPostgresCpu(() => runLoad({ ...refresh, durationSec }, { sampleRssOf: service.child }), (x) => x.total);
       if (r.remainingTokens && refresh.body.kind === "refresh-chain") refresh = { ...refresh, body: { ...refresh.body, tokens: r.remainingTokens } };
-      return r;
+      return { ...r, pgUsPerOp };
     };
 
     ctx.log(`refresh: warm-up ${ctx.warmupSec} s each`);
@@ -66,16 +69,20 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     await runLoad({ ...issue, durationSec: ctx.warmupSec });
 
     const tps: number[] = [];
-    const refreshes: Array<LoadResult & { cpuUsPerRequest?: number }> = [];
-    const issues: Array<LoadResult & { cpuUsPerRequest?: number }> = [];
+    const pgbenchPg: number[] = [];
+    const refreshes: Measured[] = [];
+    const issues: Measured[] = [];
     for (let i = 0; i < ctx.runs; i++) {
       ctx.log(`refresh: run ${i + 1}/${ctx.runs}`);
-      tps.push(await pgbenchSimpleUpdate(pgb.url, clients, ctx.durationSec));
+      const pgbench = await withPostgresCpu(() => pgbenchSimpleUpdate(pgb.url, clients, ctx.durationSec), (x) => x.transactions);
+      tps.push(pgbench.result.tps);
+      if (pgbench.pgUsPerOp !== undefined) pgbenchPg.push(pgbench.pgUsPerOp);
       refreshes.push(await refreshRun(ctx.durationSec));
-      issues.push(await runLoad(issue, { sampleRssOf: service.child }));
+      const issued = await withPostgresCpu(() => runLoad(issue, { sampleRssOf: service.child }), (x) => x.total);
+      issues.push({ ...issued.result, pgUsPerOp: issued.pgUsPerOp });
     }
     const base = median(tps);
-    const row = (what: string, results: Array<LoadResult & { cpuUsPerRequest?: number }>): Row => {
+    const row = (what: string, results: Measured[]): Row => {
       const rps = median(results.map((r) => r.rps));
       const failed = results.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts + r.bad, 0);
       if (failed > 0) ctx.log(`refresh: WARNING ${what} had ${failed} failed answers`);
@@ -89,7 +96,8 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       };
     };
     // CPU time of the service process per answer: what a busy neighbour on two cores moves least.
-    const cpu = (results: Array<{ cpuUsPerRequest?: number }>) => median(results.map((r) => r.cpuUsPerRequest ?? Number.NaN)).toFixed(0);
+    const cpu = (results: Measured[]) => median(results.map((r) => r.cpuUsPerRequest ?? Number.NaN)).toFixed(0);
+    const pg = (values: Array<number | undefined>) => median(values.map((v) => v ?? Number.NaN)).toFixed(0);
     return [
       row(`POST /refresh rotations/s, ${CHAINS} chains`, refreshes),
       row("POST /sessions issuance/s", issues),
@@ -97,6 +105,15 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
         benchmark: `CPU per answer, service process (${clients} conn)`,
         measured: `POST /refresh ${cpu(refreshes)} µs; POST /sessions ${cpu(issues)} µs`,
         baseline: "—",
+        ratio: "—",
+        goal: "report",
+        met: null,
+      },
+      {
+        // All postgres processes (backends, WAL writer, checkpointer, autovacuum), per answer or per pgbench transaction.
+        benchmark: `Postgres CPU per write (${clients} conn)`,
+        measured: `POST /refresh ${pg(refreshes.map((r) => r.pgUsPerOp))} µs; POST /sessions ${pg(issues.map((r) => r.pgUsPerOp))} µs`,
+        baseline: `pgbench ${pg(pgbenchPg)} µs`,
         ratio: "—",
         goal: "report",
         met: null,

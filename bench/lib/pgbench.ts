@@ -15,8 +15,15 @@ export async function pgbenchInit(url: string, scale = 1): Promise<void> {
   await run("pgbench", ["-i", "-q", "-s", String(scale), ...connArgs(url)], { timeout: 300_000 });
 }
 
-/** One `pgbench -b simple-update` run; resolves with its TPS (without initial connection time). */
-export async function pgbenchSimpleUpdate(url: string, clients: number, seconds: number): Promise<number> {
+export interface PgbenchResult {
+  /** Transactions per second, without initial connection time. */
+  tps: number;
+  /** Transactions processed. */
+  transactions: number;
+}
+
+/** One `pgbench -b simple-update` run. */
+export async function pgbenchSimpleUpdate(url: string, clients: number, seconds: number): Promise<PgbenchResult> {
   const threads = Math.min(clients, 2);
   const { stdout } = await run(
     "pgbench",
@@ -24,6 +31,7 @@ export async function pgbenchSimpleUpdate(url: string, clients: number, seconds:
     { timeout: (seconds + 60) * 1000 },
   );
   const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
-  if (!m) throw new Error(`unexpected pgbench output:\n${stdout}`);
-  return Number(m[1]);
+  const n = /number of transactions actually processed: (\d+)/.exec(stdout);
+  if (!m || !n) throw new Error(`unexpected pgbench output:\n${stdout}`);
+  return { tps: Number(m[1]), transactions: Number(n[1]) };
 }

@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { errors, jwtVerify, SignJWT, type JWTHeaderParameters } from "jose";
+import { errors, jwtVerify, type JWTHeaderParameters } from "jose";
 import type { Clock } from "../domain/clock.js";
 import { invalidToken } from "../domain/errors.js";
 import type { AccessTokenClaims, AccessTokenSigner, AccessTokenVerifier } from "../domain/ports.js";
+import { signCompactJws } from "./compact-jws.js";
 import type { KeyManager } from "./key-manager.js";
 
 /** Asymmetric algorithms only: never HS256 or `none` for tokens others verify (SPEC §2). */
@@ -21,15 +22,9 @@ export function createAccessTokenSigner(keys: KeyManager, settings: TokenSetting
   return {
     async sign({ sub, sid, trn, iat, exp }) {
       const key = keys.signingKey();
-      return new SignJWT({ sid, trn })
-        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "at+jwt" })
-        .setIssuer(settings.issuer)
-        .setSubject(sub)
-        .setAudience(aud)
-        .setIssuedAt(iat)
-        .setExpirationTime(exp)
-        .setJti(randomUUID())
-        .sign(key.privateKey);
+      // RFC 9068 access token: typ at+jwt; iat and exp in whole seconds, as jose's SignJWT set them.
+      const payload = { sid, trn, iss: settings.issuer, sub, aud, iat: Math.floor(iat), exp: Math.floor(exp), jti: randomUUID() };
+      return signCompactJws(key.alg, key.kid, key.privateKey, "at+jwt", payload);
     },
   };
 }

@@ -123,6 +123,21 @@ async function catalogAgrees(t: Test, db: Database) {
         AND tablename <> '_prisma_migrations' AND indexname NOT LIKE '%\\_pkey'`,
   );
   t.strictSame(indexes.map((i) => i.name).sort(), named, "indexes match the schema's");
+  // Partial indexes (previewFeatures partialIndexes, `where: raw("...")`) against the real predicates;
+  // every other index must have none. Postgres prints a predicate in parentheses.
+  const predicates = new Map(
+    [...schemaText.matchAll(/map:\s*"([^"]+)"[^\n]*?where:\s*raw\("([^"]+)"\)/g)].map((m) => [m[1]!, m[2]!]),
+  );
+  t.ok(predicates.size > 0, "the schema declares a partial index");
+  const real = await db.prisma.$queryRawUnsafe<{ name: string; predicate: string | null }[]>(
+    `SELECT c.relname::text AS name, pg_get_expr(i.indpred, i.indrelid) AS predicate
+       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+      WHERE c.relnamespace = current_schema()::regnamespace AND NOT i.indisprimary`,
+  );
+  const normal = (p: string | null | undefined) => (p ?? "").replace(/[()\s]/g, "").toLowerCase();
+  for (const r of real.filter((x) => x.name !== "_prisma_migrations_pkey")) {
+    t.equal(normal(r.predicate), normal(predicates.get(r.name)), `${r.name}: the predicate matches the schema's`);
+  }
 }
 
 /** A value that stretches its column: full length, non-ASCII, ms precision, beyond 2^53. */

@@ -35,9 +35,10 @@ export async function lockUserRow(tx: SqlQueryable, userId: string): Promise<Use
  *
  * Counting stops at the cap (whether the user is below it is all that
  * matters), and the ORDER BY matches sessions_user_live_idx (user_id,
- * revoked_at, created_at): without it, on a table without statistics yet,
- * the planner took sessions_revoked_at_idx and counted every live session
- * of every user.
+ * revoked_at, created_at). sessions_revoked_at_idx holds revoked sessions
+ * only (cleanup's index): as a full index, the generic plan Postgres caches
+ * for this prepared statement on a fresh database took it and counted every
+ * live session of every user (test/integration/query-plans.test.ts).
  */
 export async function insertSessionUnderCap(tx: SqlQueryable, w: NewSessionWrite): Promise<boolean> {
   const { session: s, refreshToken: t, audit: a } = w;
