@@ -95,6 +95,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     const p99 = med("service", "p99");
     const peakRss = Math.max(...results.service.map((r) => r.peakRss ?? 0));
     const cpu = (k: keyof typeof jobs) => median(results[k].map((r) => r.cpuUsPerRequest ?? Number.NaN));
+    const lg = (k: keyof typeof jobs) => median(results[k].map((r) => r.loadGeneratorCpuUsPerRequest)).toFixed(0);
     const note = failures("service") > 0 ? ` (${failures("service")} failed)` : "";
     const load = `${ctx.connections} conn, ${TOKEN_POOL} live tokens`;
     return [
@@ -126,7 +127,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
         // CPU time of the server process per answer: what a second core or a busy neighbour moves least.
         benchmark: `CPU per answer, server process (${load})`,
         measured: `service ${cpu("service").toFixed(0)} µs`,
-        baseline: `hello-world ${cpu("hello").toFixed(0)} µs; oidc-provider ${cpu("oidc").toFixed(0)} µs`,
+        baseline: `hello-world ${cpu("hello").toFixed(0)} µs; oidc-provider ${cpu("oidc").toFixed(0)} µs (load generator ${lg("service")} / ${lg("hello")} / ${lg("oidc")} µs per request)`,
         ratio: `${(cpu("service") / cpu("hello")).toFixed(2)}× hello's; ${(cpu("service") / cpu("oidc")).toFixed(2)}× oidc-provider's`,
         goal: "report",
         met: null,

@@ -5,6 +5,7 @@ import type { BenchContext } from "./lib/context.js";
 import { runLoad, type LoadJob, type LoadResult } from "./lib/load.js";
 import { pgbenchInit, pgbenchSimpleUpdate } from "./lib/pgbench.js";
 import { withPostgresCpu } from "./lib/postgres-cpu.js";
+import { requireWrk } from "./lib/wrk.js";
 import { scratchDatabase, seedUsers } from "./lib/postgres.js";
 import { withScope } from "./lib/scope.js";
 import { BENCH_DEVICE, createDeployment, startInstance, type Instance, type ServiceClientCredentials } from "./lib/service.js";
@@ -37,6 +38,7 @@ export async function refreshJob(service: Instance, issuer: ServiceClientCredent
 export async function run(ctx: BenchContext): Promise<Row[]> {
   return withScope(async (scope) => {
     const clients = ctx.writeConnections;
+    await requireWrk();
     ctx.log("refresh: pgbench -i -s 1 on a scratch database; starting the service");
     const pgb = await scratchDatabase(scope, "pgbench");
     await pgbenchInit(pgb.url, 1);
@@ -44,7 +46,8 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     const deployment = await createDeployment(scope, "refresh");
     const service = await startInstance(scope, deployment, "service");
     const issuer = await service.createClient(["sessions:issue"], "issuer");
-    let refresh = await refreshJob(service, issuer, clients, ctx.durationSec);
+    // wrk, a C load generator like pgbench's own client (bench/lib/wrk.ts).
+    let refresh: LoadJob = { ...(await refreshJob(service, issuer, clients, ctx.durationSec)), engine: "wrk" };
     const subjects = await seedUsers(deployment.databaseUrl, ctx.quick ? 2_000 : ISSUE_SUBJECTS, "issue");
     const issue: LoadJob = {
       url: service.url,
@@ -55,6 +58,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       headers: { "content-type": "application/json", authorization: issuer.basic },
       body: { kind: "issue", subjects, ip: BENCH_DEVICE.ip, userAgent: BENCH_DEVICE.userAgent },
       expect: '"refresh_token"',
+      engine: "wrk",
     };
     // Each refresh run continues the chains the previous one left.
     const refreshRun = async (durationSec: number) => {
@@ -97,6 +101,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     };
     // CPU time of the service process per answer: what a busy neighbour on two cores moves least.
     const cpu = (results: Measured[]) => median(results.map((r) => r.cpuUsPerRequest ?? Number.NaN)).toFixed(0);
+    const lg = (results: Measured[]) => median(results.map((r) => r.loadGeneratorCpuUsPerRequest)).toFixed(0);
     const pg = (values: Array<number | undefined>) => median(values.map((v) => v ?? Number.NaN)).toFixed(0);
     return [
       row(`POST /refresh rotations/s, ${CHAINS} chains`, refreshes),
@@ -104,7 +109,8 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       {
         benchmark: `CPU per answer, service process (${clients} conn)`,
         measured: `POST /refresh ${cpu(refreshes)} µs; POST /sessions ${cpu(issues)} µs`,
-        baseline: "—",
+        // The machine's two cores also run the load generator (autocannon) and Postgres.
+        baseline: `load generator ${lg(refreshes)} / ${lg(issues)} µs per request`,
         ratio: "—",
         goal: "report",
         met: null,

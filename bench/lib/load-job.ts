@@ -17,6 +17,8 @@ export interface LoadJob {
     | { kind: "issue"; subjects: string[]; ip: string; userAgent: string };
   /** A substring every good answer contains (e.g. `"active":true`); answers without it are counted as bad. */
   expect?: string;
+  /** The load generator: autocannon in a Node process (default), or wrk (bench/lib/wrk.ts; refresh-chain and issue only). */
+  engine?: "autocannon" | "wrk";
 }
 
 export interface LoadResult {
@@ -31,6 +33,8 @@ export interface LoadResult {
   timeouts: number;
   /** 2xx answers without the expected substring. */
   bad: number;
+  /** CPU time of the load generator's process over the load (not its start-up), per request sent, in µs. */
+  loadGeneratorCpuUsPerRequest: number;
   /** refresh-chain: the live tokens at the end, for the next run to continue the chains. */
   remainingTokens?: string[];
 }

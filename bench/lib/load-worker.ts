@@ -61,6 +61,7 @@ async function main(): Promise<void> {
   const counters: { bad: number; queue?: string[] } = { bad: 0 };
   const headers = { ...job.headers };
   if (job.body.kind === "refresh-chain") headers["user-agent"] = job.body.userAgent;
+  const cpuStart = process.cpuUsage();
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     autocannon(
       {
@@ -75,6 +76,7 @@ async function main(): Promise<void> {
       (err, res) => (err ? reject(err) : resolve(res)),
     );
   });
+  const cpu = process.cpuUsage(cpuStart);
   const good = result["2xx"] - counters.bad;
   const out: LoadResult = {
     rps: good / job.durationSec,
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
     errors: result.errors,
     timeouts: result.timeouts,
     bad: counters.bad,
+    loadGeneratorCpuUsPerRequest: result.requests.total > 0 ? (cpu.user + cpu.system) / result.requests.total : 0,
     ...(counters.queue ? { remainingTokens: counters.queue } : {}),
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);

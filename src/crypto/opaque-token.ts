@@ -1,7 +1,8 @@
-import { createHash, hash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, hash, timingSafeEqual } from "node:crypto";
+import { randomBytesPooled } from "./random-pool.js";
 
 /** 32 random bytes (256 bits, SPEC §2) as base64url: 43 characters. */
-export const newOpaqueToken = (): string => randomBytes(32).toString("base64url");
+export const newOpaqueToken = (): string => randomBytesPooled(32).toString("base64url");
 
 /** Refresh tokens are stored only as this hash; their entropy makes a plain SHA-256 sufficient. */
 export const hashToken = (token: string): Uint8Array => hash("sha256", token, "buffer");

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
+import { randomBytesPooled } from "./random-pool.js";
 
 const VERSION = 1;
 const IV_BYTES = 12;
@@ -14,7 +15,7 @@ export function deriveKey(secret: string | Uint8Array, purpose: string): Buffer 
  * value to its context (e.g. a key id) so it cannot be moved elsewhere.
  */
 export function seal(key: Uint8Array, plaintext: Uint8Array, aad = ""): Uint8Array {
-  const iv = randomBytes(IV_BYTES);
+  const iv = randomBytesPooled(IV_BYTES);
   const cipher = createCipheriv("aes-256-gcm", key, iv);
   cipher.setAAD(Buffer.from(aad, "utf8"));
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
