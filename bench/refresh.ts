@@ -60,11 +60,16 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       expect: '"refresh_token"',
       engine: "wrk",
     };
+    /** One load with the service's and Postgres' CPU per answer. */
+    const measured = async (job: LoadJob): Promise<Measured> => {
+      const { result, pgUsPerOp } = await withPostgresCpu(() => runLoad(job, { sampleRssOf: service.child }), (r) => r.total);
+      return { ...result, pgUsPerOp };
+    };
     // Each refresh run continues the chains the previous one left.
     const refreshRun = async (durationSec: number) => {
-      const { result: r, pgUsPerOp } = await withPostgresCpu(() => runLoad({ ...refresh, durationSec }, { sampleRssOf: service.child }), (x) => x.total);
+      const r = await measured({ ...refresh, durationSec });
       if (r.remainingTokens && refresh.body.kind === "refresh-chain") refresh = { ...refresh, body: { ...refresh.body, tokens: r.remainingTokens } };
-      return { ...r, pgUsPerOp };
+      return r;
     };
 
     ctx.log(`refresh: warm-up ${ctx.warmupSec} s each`);
@@ -82,8 +87,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       tps.push(pgbench.result.tps);
       if (pgbench.pgUsPerOp !== undefined) pgbenchPg.push(pgbench.pgUsPerOp);
       refreshes.push(await refreshRun(ctx.durationSec));
-      const issued = await withPostgresCpu(() => runLoad(issue, { sampleRssOf: service.child }), (x) => x.total);
-      issues.push({ ...issued.result, pgUsPerOp: issued.pgUsPerOp });
+      issues.push(await measured(issue));
     }
     const base = median(tps);
     const row = (what: string, results: Measured[]): Row => {
@@ -100,17 +104,15 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       };
     };
     // CPU time of the service process per answer: what a busy neighbour on two cores moves least.
-    const cpu = (results: Measured[]) => median(results.map((r) => r.cpuUsPerRequest ?? Number.NaN)).toFixed(0);
-    const lg = (results: Measured[]) => median(results.map((r) => r.loadGeneratorCpuUsPerRequest)).toFixed(0);
-    const pg = (values: Array<number | undefined>) => median(values.map((v) => v ?? Number.NaN)).toFixed(0);
+    const us = (values: Array<number | undefined>) => median(values.map((v) => v ?? Number.NaN)).toFixed(0);
     return [
       row(`POST /refresh rotations/s, ${CHAINS} chains`, refreshes),
       row("POST /sessions issuance/s", issues),
       {
         benchmark: `CPU per answer, service process (${clients} conn)`,
-        measured: `POST /refresh ${cpu(refreshes)} µs; POST /sessions ${cpu(issues)} µs`,
-        // The machine's two cores also run the load generator (autocannon) and Postgres.
-        baseline: `load generator ${lg(refreshes)} / ${lg(issues)} µs per request`,
+        measured: `POST /refresh ${us(refreshes.map((r) => r.cpuUsPerRequest))} µs; POST /sessions ${us(issues.map((r) => r.cpuUsPerRequest))} µs`,
+        // The machine's two cores also run the load generator (wrk) and Postgres.
+        baseline: `load generator ${us(refreshes.map((r) => r.loadGeneratorCpuUsPerRequest))} / ${us(issues.map((r) => r.loadGeneratorCpuUsPerRequest))} µs per request`,
         ratio: "—",
         goal: "report",
         met: null,
@@ -118,8 +120,8 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       {
         // All postgres processes (backends, WAL writer, checkpointer, autovacuum), per answer or per pgbench transaction.
         benchmark: `Postgres CPU per write (${clients} conn)`,
-        measured: `POST /refresh ${pg(refreshes.map((r) => r.pgUsPerOp))} µs; POST /sessions ${pg(issues.map((r) => r.pgUsPerOp))} µs`,
-        baseline: `pgbench ${pg(pgbenchPg)} µs`,
+        measured: `POST /refresh ${us(refreshes.map((r) => r.pgUsPerOp))} µs; POST /sessions ${us(issues.map((r) => r.pgUsPerOp))} µs`,
+        baseline: `pgbench ${us(pgbenchPg)} µs`,
         ratio: "—",
         goal: "report",
         met: null,

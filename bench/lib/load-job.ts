@@ -38,3 +38,13 @@ export interface LoadResult {
   /** refresh-chain: the live tokens at the end, for the next run to continue the chains. */
   remainingTokens?: string[];
 }
+
+/** The headers every request of a job carries: the job's own, plus the device's user agent for refresh chains. */
+export function loadHeaders(job: LoadJob): Record<string, string> {
+  return job.body.kind === "refresh-chain" ? { ...job.headers, "user-agent": job.body.userAgent } : { ...job.headers };
+}
+
+/** The POST /sessions body for one subject of an issue job. */
+export function issueBody(b: Extract<LoadJob["body"], { kind: "issue" }>, subject: string): string {
+  return JSON.stringify({ subject, transport: "bearer", ip: b.ip, user_agent: b.userAgent });
+}

@@ -3,7 +3,7 @@
 // separate process, so that the load never shares an event loop with the
 // server it measures.
 import autocannon from "autocannon";
-import type { LoadJob, LoadResult } from "./load-job.js";
+import { issueBody, loadHeaders, type LoadJob, type LoadResult } from "./load-job.js";
 
 async function readStdin(): Promise<string> {
   let s = "";
@@ -47,10 +47,7 @@ function requestFor(job: LoadJob, counters: { bad: number; queue?: string[] }): 
       let i = 0;
       return {
         ...base,
-        setupRequest: (req) => ({
-          ...req,
-          body: JSON.stringify({ subject: b.subjects[i++ % b.subjects.length], transport: "bearer", ip: b.ip, user_agent: b.userAgent }),
-        }),
+        setupRequest: (req) => ({ ...req, body: issueBody(b, b.subjects[i++ % b.subjects.length]!) }),
       };
     }
   }
@@ -59,8 +56,7 @@ function requestFor(job: LoadJob, counters: { bad: number; queue?: string[] }): 
 async function main(): Promise<void> {
   const job = JSON.parse(await readStdin()) as LoadJob;
   const counters: { bad: number; queue?: string[] } = { bad: 0 };
-  const headers = { ...job.headers };
-  if (job.body.kind === "refresh-chain") headers["user-agent"] = job.body.userAgent;
+  const headers = loadHeaders(job);
   const cpuStart = process.cpuUsage();
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     autocannon(

@@ -10,20 +10,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { ROOT } from "./child.js";
-import type { LoadJob, LoadResult } from "./load-job.js";
+import { issueBody, loadHeaders, type LoadJob, type LoadResult } from "./load-job.js";
 
 const SCRIPT = join(ROOT, "bench", "lib", "wrk-load.lua");
 
-/** Throws a clear message when wrk is not on the PATH (Debian: `apt-get install wrk`). */
+/** Throws a clear message when wrk is not on the PATH (Debian/Ubuntu: `apt-get install wrk`). */
 export async function requireWrk(): Promise<void> {
-  try {
-    await promisify(execFile)("wrk", ["--version"]).catch((err: { stdout?: string }) => {
-      // wrk --version prints its banner and exits 1
-      if (!String(err.stdout ?? "").includes("wrk")) throw err;
-    });
-  } catch {
-    throw new Error("the refresh benchmark needs wrk on the PATH (Debian/Ubuntu: apt-get install wrk)");
-  }
+  // `wrk --version` prints its banner and exits 1, so its output decides, not its exit code.
+  const banner = await promisify(execFile)("wrk", ["--version"]).then(
+    (r) => r.stdout,
+    (err: { stdout?: unknown }) => String(err.stdout ?? ""),
+  );
+  if (!banner.includes("wrk")) throw new Error("the refresh benchmark needs wrk on the PATH (Debian/Ubuntu: apt-get install wrk)");
 }
 
 interface WrkResult {
@@ -46,17 +44,16 @@ export async function runWrk(job: LoadJob): Promise<LoadResult> {
   const b = job.body;
   let lines: string[];
   if (b.kind === "refresh-chain") lines = b.tokens;
-  else if (b.kind === "issue") lines = b.subjects.map((subject) => JSON.stringify({ subject, transport: "bearer", ip: b.ip, user_agent: b.userAgent }));
+  else if (b.kind === "issue") lines = b.subjects.map((subject) => issueBody(b, subject));
   else throw new Error(`wrk runs refresh-chain and issue loads, not ${b.kind}`);
   const threads = Math.min(2, job.connections);
   const dir = await mkdtemp(join(tmpdir(), "sa-bench-wrk-"));
   try {
     const data = join(dir, "data.txt");
     await writeFile(data, `${lines.join("\n")}\n`);
-    const headers = { ...job.headers, ...(b.kind === "refresh-chain" ? { "user-agent": b.userAgent } : {}) };
     const args = [
       "-t", String(threads), "-c", String(job.connections), "-d", `${job.durationSec}s`, "--timeout", "10s",
-      ...Object.entries(headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
+      ...Object.entries(loadHeaders(job)).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
       "-s", SCRIPT, job.url, "--",
       b.kind === "refresh-chain" ? "refresh-chain" : "bodies", data, job.method, job.path, job.expect ?? "", String(threads),
     ];

@@ -22,7 +22,7 @@ export function createAccessTokenSigner(keys: KeyManager, settings: TokenSetting
   return {
     async sign({ sub, sid, trn, iat, exp }) {
       const key = keys.signingKey();
-      // RFC 9068 access token: typ at+jwt; iat and exp in whole seconds, as jose's SignJWT set them.
+      // RFC 9068 access token (typ at+jwt); iat and exp are NumericDates, whole seconds.
       const payload = { sid, trn, iss: settings.issuer, sub, aud, iat: Math.floor(iat), exp: Math.floor(exp), jti: randomUUID() };
       return signCompactJws(key.alg, key.kid, key.privateKey, "at+jwt", payload);
     },
