@@ -1,6 +1,8 @@
 // POST /introspect under HTTP load from another process, against a bare
 // Fastify hello-world and node-oidc-provider's introspection endpoint,
-// measured in the same run with the same load generator.
+// measured in the same run with the same load generator. A third baseline,
+// the form floor, answers the service's own requests with bare Fastify and
+// a fixed answer: what any form-encoded POST costs before any work.
 import type { BenchContext } from "./lib/context.js";
 import { firstJsonLine, freePort, spawnNode } from "./lib/child.js";
 import { basicAuth, mapLimit, postForm } from "./lib/http.js";
@@ -40,6 +42,8 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     const service = await startInstance(scope, deployment, "service");
     const hello = spawnNode(scope, "bench/servers/hello.ts", { label: "fastify hello-world" });
     const helloPort = (await firstJsonLine<{ port: number }>(hello, 30_000, "hello-world")).port;
+    const floor = spawnNode(scope, "bench/servers/form-floor.ts", { label: "fastify form floor" });
+    const floorPort = (await firstJsonLine<{ port: number }>(floor, 30_000, "form floor")).port;
 
     const oidcPort = await freePort();
     const oidcSecret = "bench-oidc-secret-0123456789abcdef";
@@ -71,31 +75,36 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       },
       service: await introspectJob(service, ctx.connections, ctx.durationSec),
     } satisfies Record<string, LoadJob>;
+    // The service's requests, byte for byte, to the form floor.
+    const floorJob: LoadJob = { ...jobs.service, url: `http://127.0.0.1:${floorPort}` };
 
     const idleRss = await service.child.rss();
     ctx.log(`introspect: warm-up ${ctx.warmupSec} s per target`);
-    for (const job of Object.values(jobs)) await runLoad({ ...job, durationSec: ctx.warmupSec });
+    for (const job of [...Object.values(jobs), floorJob]) await runLoad({ ...job, durationSec: ctx.warmupSec });
 
     // Interleaved runs, so a slow spell of the machine hits every target alike.
-    const results: Record<keyof typeof jobs, Array<LoadResult & { peakRss?: number; cpuUsPerRequest?: number }>> = { hello: [], oidc: [], service: [] };
+    type Target = keyof typeof jobs | "floor";
+    const results: Record<Target, Array<LoadResult & { peakRss?: number; cpuUsPerRequest?: number }>> = { hello: [], oidc: [], service: [], floor: [] };
     for (let i = 0; i < ctx.runs; i++) {
       ctx.log(`introspect: run ${i + 1}/${ctx.runs}`);
       results.hello.push(await runLoad(jobs.hello, { sampleRssOf: hello }));
+      results.floor.push(await runLoad(floorJob, { sampleRssOf: floor }));
       results.oidc.push(await runLoad(jobs.oidc, { sampleRssOf: oidc }));
       results.service.push(await runLoad(jobs.service, { sampleRssOf: service.child }));
     }
-    const med = (k: keyof typeof jobs, f: "rps" | "p50" | "p99") => median(results[k].map((r) => r[f]));
-    const failures = (k: keyof typeof jobs) => results[k].reduce((n, r) => n + r.non2xx + r.errors + r.timeouts + r.bad, 0);
-    for (const k of Object.keys(jobs) as Array<keyof typeof jobs>) {
+    const med = (k: Target, f: "rps" | "p50" | "p99") => median(results[k].map((r) => r[f]));
+    const failures = (k: Target) => results[k].reduce((n, r) => n + r.non2xx + r.errors + r.timeouts + r.bad, 0);
+    for (const k of Object.keys(results) as Target[]) {
       if (failures(k) > 0) ctx.log(`introspect: WARNING ${k} had ${failures(k)} failed or unexpected answers`);
     }
     const svc = med("service", "rps");
     const hw = med("hello", "rps");
     const op = med("oidc", "rps");
+    const fl = med("floor", "rps");
     const p99 = med("service", "p99");
     const peakRss = Math.max(...results.service.map((r) => r.peakRss ?? 0));
-    const cpu = (k: keyof typeof jobs) => median(results[k].map((r) => r.cpuUsPerRequest ?? Number.NaN));
-    const lg = (k: keyof typeof jobs) => median(results[k].map((r) => r.loadGeneratorCpuUsPerRequest)).toFixed(0);
+    const cpu = (k: Target) => median(results[k].map((r) => r.cpuUsPerRequest ?? Number.NaN));
+    const lg = (k: Target) => median(results[k].map((r) => r.loadGeneratorCpuUsPerRequest)).toFixed(0);
     const note = failures("service") > 0 ? ` (${failures("service")} failed)` : "";
     const load = `${ctx.connections} conn, ${TOKEN_POOL} live tokens`;
     return [
@@ -116,6 +125,23 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
         met: svc / op >= 3,
       },
       {
+        // The ceiling of the first row: no POST route on Fastify answers faster than this floor.
+        benchmark: `bare Fastify form POST, the service's requests with a fixed answer, vs hello-world (${load})`,
+        measured: `${fmt(fl)} req/s${failures("floor") > 0 ? ` (${failures("floor")} failed)` : ""}`,
+        baseline: `${fmt(hw)} req/s`,
+        ratio: ratio(fl, hw),
+        goal: "report (the first row's ceiling)",
+        met: null,
+      },
+      {
+        benchmark: `POST /introspect req/s vs the bare Fastify form POST (${load})`,
+        measured: `${fmt(svc)} req/s${note}`,
+        baseline: `${fmt(fl)} req/s`,
+        ratio: ratio(svc, fl),
+        goal: "report",
+        met: null,
+      },
+      {
         benchmark: `POST /introspect latency p50 / p99 (${ctx.connections} conn, closed loop)`,
         measured: `${wholeMs(med("service", "p50"))} / ${wholeMs(p99)} ms`,
         baseline: `hello ${wholeMs(med("hello", "p50"))} / ${wholeMs(med("hello", "p99"))} ms; oidc-provider ${wholeMs(med("oidc", "p50"))} / ${wholeMs(med("oidc", "p99"))} ms`,
@@ -127,7 +153,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
         // CPU time of the server process per answer: what a second core or a busy neighbour moves least.
         benchmark: `CPU per answer, server process (${load})`,
         measured: `service ${cpu("service").toFixed(0)} µs`,
-        baseline: `hello-world ${cpu("hello").toFixed(0)} µs; oidc-provider ${cpu("oidc").toFixed(0)} µs (load generator ${lg("service")} / ${lg("hello")} / ${lg("oidc")} µs per request)`,
+        baseline: `hello-world ${cpu("hello").toFixed(0)} µs; form floor ${cpu("floor").toFixed(0)} µs; oidc-provider ${cpu("oidc").toFixed(0)} µs (load generator ${lg("service")} / ${lg("hello")} / ${lg("floor")} / ${lg("oidc")} µs per request)`,
         ratio: `${(cpu("service") / cpu("hello")).toFixed(2)}× hello's; ${(cpu("service") / cpu("oidc")).toFixed(2)}× oidc-provider's`,
         goal: "report",
         met: null,

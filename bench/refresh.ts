@@ -1,7 +1,11 @@
 // Postgres-bound writes: POST /refresh rotations/s and POST /sessions
 // issuance/s, against pgbench's simple-update TPS with the same client count
-// on its own scratch database, in the same run.
+// on its own scratch database, in the same run. A second baseline, the write
+// floor (bench/servers/write-floor.ts), runs the service's own statements
+// and signing on bare Fastify against the same database: the ceiling any
+// service doing these writes on this stack could reach.
 import type { BenchContext } from "./lib/context.js";
+import { firstJsonLine, spawnNode, type Child } from "./lib/child.js";
 import { runLoad, type LoadJob, type LoadResult } from "./lib/load.js";
 import { pgbenchInit, pgbenchSimpleUpdate } from "./lib/pgbench.js";
 import { withPostgresCpu } from "./lib/postgres-cpu.js";
@@ -49,6 +53,14 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     // wrk, a C load generator like pgbench's own client (bench/lib/wrk.ts).
     let refresh: LoadJob = { ...(await refreshJob(service, issuer, clients, ctx.durationSec)), engine: "wrk" };
     const subjects = await seedUsers(deployment.databaseUrl, ctx.quick ? 2_000 : ISSUE_SUBJECTS, "issue");
+    const floor = spawnNode(scope, "bench/servers/write-floor.ts", {
+      label: "write floor",
+      env: { DATABASE_URL: deployment.databaseUrl, ISSUER: deployment.issuer },
+    });
+    const floorUrl = `http://127.0.0.1:${(await firstJsonLine<{ port: number }>(floor, 30_000, "write floor")).port}`;
+    // The floor rotates chains of its own and issues to users of its own, in the same database.
+    let floorRefresh: LoadJob = { ...(await refreshJob(service, issuer, clients, ctx.durationSec)), engine: "wrk", url: floorUrl };
+    const floorSubjects = await seedUsers(deployment.databaseUrl, ctx.quick ? 2_000 : ISSUE_SUBJECTS, "floor-issue");
     const issue: LoadJob = {
       url: service.url,
       method: "POST",
@@ -60,59 +72,99 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       expect: '"refresh_token"',
       engine: "wrk",
     };
-    /** One load with the service's and Postgres' CPU per answer. */
-    const measured = async (job: LoadJob): Promise<Measured> => {
-      const { result, pgUsPerOp } = await withPostgresCpu(() => runLoad(job, { sampleRssOf: service.child }), (r) => r.total);
+    const floorIssue: LoadJob = {
+      ...issue,
+      url: floorUrl,
+      body: { kind: "issue", subjects: floorSubjects, ip: BENCH_DEVICE.ip, userAgent: BENCH_DEVICE.userAgent },
+    };
+    /** One load with the server's and Postgres' CPU per answer. */
+    const measured = async (job: LoadJob, server: Child = service.child): Promise<Measured> => {
+      const { result, pgUsPerOp } = await withPostgresCpu(() => runLoad(job, { sampleRssOf: server }), (r) => r.total);
       return { ...result, pgUsPerOp };
     };
     // Each refresh run continues the chains the previous one left.
+    const continued = (job: LoadJob, r: Measured): LoadJob =>
+      r.remainingTokens && job.body.kind === "refresh-chain" ? { ...job, body: { ...job.body, tokens: r.remainingTokens } } : job;
     const refreshRun = async (durationSec: number) => {
       const r = await measured({ ...refresh, durationSec });
-      if (r.remainingTokens && refresh.body.kind === "refresh-chain") refresh = { ...refresh, body: { ...refresh.body, tokens: r.remainingTokens } };
+      refresh = continued(refresh, r);
+      return r;
+    };
+    const floorRefreshRun = async (durationSec: number) => {
+      const r = await measured({ ...floorRefresh, durationSec }, floor);
+      floorRefresh = continued(floorRefresh, r);
       return r;
     };
 
     ctx.log(`refresh: warm-up ${ctx.warmupSec} s each`);
     await pgbenchSimpleUpdate(pgb.url, clients, ctx.warmupSec);
     await refreshRun(ctx.warmupSec);
+    await floorRefreshRun(ctx.warmupSec);
     await runLoad({ ...issue, durationSec: ctx.warmupSec });
+    await runLoad({ ...floorIssue, durationSec: ctx.warmupSec });
 
     const tps: number[] = [];
     const pgbenchPg: number[] = [];
     const refreshes: Measured[] = [];
     const issues: Measured[] = [];
+    const floorRefreshes: Measured[] = [];
+    const floorIssues: Measured[] = [];
     for (let i = 0; i < ctx.runs; i++) {
       ctx.log(`refresh: run ${i + 1}/${ctx.runs}`);
       const pgbench = await withPostgresCpu(() => pgbenchSimpleUpdate(pgb.url, clients, ctx.durationSec), (x) => x.transactions);
       tps.push(pgbench.result.tps);
       if (pgbench.pgUsPerOp !== undefined) pgbenchPg.push(pgbench.pgUsPerOp);
       refreshes.push(await refreshRun(ctx.durationSec));
+      floorRefreshes.push(await floorRefreshRun(ctx.durationSec));
       issues.push(await measured(issue));
+      floorIssues.push(await measured(floorIssue, floor));
     }
     const base = median(tps);
-    const row = (what: string, results: Measured[]): Row => {
-      const rps = median(results.map((r) => r.rps));
+    const rpsOf = (results: Measured[]) => median(results.map((r) => r.rps));
+    const answered = (what: string, results: Measured[]) => {
       const failed = results.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts + r.bad, 0);
       if (failed > 0) ctx.log(`refresh: WARNING ${what} had ${failed} failed answers`);
-      return {
-        benchmark: `${what} (${clients} conn) vs pgbench simple-update TPS (${clients} clients)`,
-        measured: `${fmt(rps)}/s, p99 ${wholeMs(median(results.map((r) => r.p99)))} ms${failed > 0 ? ` (${failed} failed)` : ""}`,
-        baseline: `${fmt(base)} TPS`,
-        ratio: ratio(rps, base),
-        goal: "≥ 0.40×",
-        met: rps / base >= 0.4,
-      };
+      return `${fmt(rpsOf(results))}/s, p99 ${wholeMs(median(results.map((r) => r.p99)))} ms${failed > 0 ? ` (${failed} failed)` : ""}`;
     };
+    const row = (what: string, results: Measured[]): Row => ({
+      benchmark: `${what} (${clients} conn) vs pgbench simple-update TPS (${clients} clients)`,
+      measured: answered(what, results),
+      baseline: `${fmt(base)} TPS`,
+      ratio: ratio(rpsOf(results), base),
+      goal: "≥ 0.40×",
+      met: rpsOf(results) / base >= 0.4,
+    });
+    // The floor against pgbench is the ceiling of the row above it; the service against the floor is its own overhead.
+    const floorRows = (what: string, floorResults: Measured[], results: Measured[]): Row[] => [
+      {
+        benchmark: `${what} write floor: the service's statements and signing on bare Fastify (${clients} conn) vs pgbench`,
+        measured: answered(`${what} floor`, floorResults),
+        baseline: `${fmt(base)} TPS`,
+        ratio: ratio(rpsOf(floorResults), base),
+        goal: "report (the ceiling of the row above)",
+        met: null,
+      },
+      {
+        benchmark: `${what} service vs its write floor (${clients} conn)`,
+        measured: `${fmt(rpsOf(results))}/s`,
+        baseline: `${fmt(rpsOf(floorResults))}/s`,
+        ratio: ratio(rpsOf(results), rpsOf(floorResults)),
+        goal: "report",
+        met: null,
+      },
+    ];
     // CPU time of the service process per answer: what a busy neighbour on two cores moves least.
     const us = (values: Array<number | undefined>) => median(values.map((v) => v ?? Number.NaN)).toFixed(0);
     return [
       row(`POST /refresh rotations/s, ${CHAINS} chains`, refreshes),
+      ...floorRows("POST /refresh", floorRefreshes, refreshes),
       row("POST /sessions issuance/s", issues),
+      ...floorRows("POST /sessions", floorIssues, issues),
       {
         benchmark: `CPU per answer, service process (${clients} conn)`,
         measured: `POST /refresh ${us(refreshes.map((r) => r.cpuUsPerRequest))} µs; POST /sessions ${us(issues.map((r) => r.cpuUsPerRequest))} µs`,
         // The machine's two cores also run the load generator (wrk) and Postgres.
-        baseline: `load generator ${us(refreshes.map((r) => r.loadGeneratorCpuUsPerRequest))} / ${us(issues.map((r) => r.loadGeneratorCpuUsPerRequest))} µs per request`,
+        baseline: `write floor ${us(floorRefreshes.map((r) => r.cpuUsPerRequest))} / ${us(floorIssues.map((r) => r.cpuUsPerRequest))} µs; load generator ${us(refreshes.map((r) => r.loadGeneratorCpuUsPerRequest))} / ${us(issues.map((r) => r.loadGeneratorCpuUsPerRequest))} µs per request`,
         ratio: "—",
         goal: "report",
         met: null,
@@ -121,7 +173,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
         // All postgres processes (backends, WAL writer, checkpointer, autovacuum), per answer or per pgbench transaction.
         benchmark: `Postgres CPU per write (${clients} conn)`,
         measured: `POST /refresh ${us(refreshes.map((r) => r.pgUsPerOp))} µs; POST /sessions ${us(issues.map((r) => r.pgUsPerOp))} µs`,
-        baseline: `pgbench ${us(pgbenchPg)} µs`,
+        baseline: `write floor ${us(floorRefreshes.map((r) => r.pgUsPerOp))} / ${us(floorIssues.map((r) => r.pgUsPerOp))} µs; pgbench ${us(pgbenchPg)} µs`,
         ratio: "—",
         goal: "report",
         met: null,

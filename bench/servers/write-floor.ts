@@ -1,0 +1,113 @@
+// Baseline: the floor of the write benchmarks. The service's own statements
+// for an ordinary refresh (the unlocked read, planFastRotation and the one
+// atomic rotation statement) and for issuance (the user's row lock and the
+// insert under the cap, in one transaction), with an ES256 access token
+// signed by the service's signer, on bare Fastify and a pg pool of the
+// service's size: nothing else. No Redis, rate limits, client
+// authentication, metrics, logs, hooks or response schemas. What the
+// service answers above this floor is what its own machinery costs; what
+// this floor answers against pgbench is what the SPEC's writes cost
+// (a claimed token, a successor, the sliding session update and an audit
+// row per refresh) on Postgres through node-postgres.
+//
+// It writes into the database of DATABASE_URL, migrated and seeded by the
+// service the benchmark runs beside it. Prints {"port":N} when listening.
+import { webcrypto } from "node:crypto";
+import Fastify from "fastify";
+import pg from "pg";
+import { hashToken, newOpaqueToken } from "../../src/crypto/opaque-token.js";
+import { memoizeDeviceParser } from "../../src/domain/device-memo.js";
+import { planFastRotation } from "../../src/domain/fast-rotation.js";
+import { initialExpiries } from "../../src/domain/session-policy.js";
+import type { NewSessionWrite } from "../../src/domain/ports.js";
+import { signCompactJws } from "../../src/keys/compact-jws.js";
+import { parseUserAgent } from "../../src/lib/user-agent.js";
+import { pgSqlDriver } from "../../src/storage/sql-driver.js";
+import { insertSessionUnderCap, lockUserRow } from "../../src/storage/prisma/issue-sql.js";
+import { readRefreshContext, rotateRefreshToken } from "../../src/storage/prisma/rotation-sql.js";
+
+const databaseUrl = process.env.DATABASE_URL;
+if (!databaseUrl) throw new Error("DATABASE_URL is required");
+const issuer = process.env.ISSUER ?? "http://session-authority.bench";
+// The service's defaults (ENV_DEFAULTS in src/config.ts): pool of 10, 10 min access tokens, 7 days idle, 30 days absolute, cap 10.
+const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
+const db = pgSqlDriver(pool);
+const policy = {
+  refreshReuseGraceMs: 10_000,
+  deviceChangePolicy: "default" as const,
+  accessTokenTtlMs: 10 * 60_000,
+  refreshTokenTtlMs: 7 * 86_400_000,
+  sessionMaxLifetimeMs: 30 * 86_400_000,
+  maxSessionsPerUser: 10,
+};
+const device = memoizeDeviceParser(parseUserAgent);
+const { privateKey } = (await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign"])) as webcrypto.CryptoKeyPair;
+
+const answer = (userId: string, sessionId: string, refreshToken: string, now: Date, accessExpiresAt: Date) => {
+  const iat = Math.floor(now.getTime() / 1000);
+  const exp = Math.floor(accessExpiresAt.getTime() / 1000);
+  const payload = { sid: sessionId, trn: "bearer", iss: issuer, sub: userId, aud: issuer, iat, exp, jti: crypto.randomUUID() };
+  return {
+    access_token: signCompactJws("ES256", "floor", privateKey, "at+jwt", payload),
+    token_type: "Bearer",
+    expires_in: exp - iat,
+    refresh_token: refreshToken,
+    session_id: sessionId,
+  };
+};
+
+const app = Fastify({ logger: false });
+
+app.post("/refresh", async (request, reply) => {
+  const token = (request.body as { refresh_token?: unknown } | null)?.refresh_token;
+  if (typeof token !== "string") return reply.code(400).send({ error: "invalid_request" });
+  const read = await readRefreshContext(db, hashToken(token));
+  if (!read) return reply.code(400).send({ error: "invalid_grant" });
+  const now = new Date();
+  const userAgent = request.headers["user-agent"] ?? null;
+  const plan = planFastRotation(read, token, "bearer", { ip: request.ip, userAgent }, device(userAgent), now, policy);
+  // Only the ordinary rotation is measured here: anything else is the service's locked path.
+  if (!plan) return reply.code(409).send({ error: "not_an_ordinary_rotation" });
+  const outcome = await rotateRefreshToken(db, plan.write);
+  if (!outcome.rotated) return reply.code(409).send({ error: "claim_lost" });
+  return answer(plan.session.userId, plan.session.id, plan.successor, now, plan.session.accessExpiresAt);
+});
+
+app.post("/sessions", async (request, reply) => {
+  const body = request.body as { subject?: unknown; ip?: unknown; user_agent?: unknown } | null;
+  if (typeof body?.subject !== "string") return reply.code(400).send({ error: "invalid_request" });
+  const userId = body.subject;
+  const ip = typeof body.ip === "string" ? body.ip : null;
+  const userAgent = typeof body.user_agent === "string" ? body.user_agent : null;
+  const refreshToken = newOpaqueToken();
+  const now = new Date();
+  const expiries = initialExpiries(now, policy);
+  const sessionId = crypto.randomUUID();
+  const write: NewSessionWrite = {
+    session: {
+      id: sessionId, userId, transport: "bearer", createdAt: now, lastSeenAt: now, ...expiries, createdIp: ip, lastIp: ip, userAgent,
+      device: device(userAgent), deviceFlagged: false, deviceScore: 0, revokedAt: null, revokedReason: null, revokedBy: null,
+    },
+    refreshToken: {
+      id: crypto.randomUUID(), hash: hashToken(refreshToken), sessionId, parentId: null, createdAt: now,
+      expiresAt: expiries.idleExpiresAt, rotatedAt: null, successorSealed: null, ip, userAgent,
+    },
+    audit: { type: "session_issued", actor: "client:floor", userId, sessionId, ip, userAgent, detail: { transport: "bearer", evicted: [] } },
+    maxLive: policy.maxSessionsPerUser,
+    now,
+  };
+  const inserted = await db.transaction(async (tx) => {
+    if (!(await lockUserRow(tx, userId))) return false;
+    return insertSessionUnderCap(tx, write);
+  });
+  if (!inserted) return reply.code(409).send({ error: "no_room" });
+  return reply.send(answer(userId, sessionId, refreshToken, now, expiries.accessExpiresAt));
+});
+
+await app.listen({ host: "127.0.0.1", port: 0 });
+const address = app.server.address() as { port: number };
+process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
+
+const stop = () => void app.close().then(() => pool.end()).then(() => process.exit(0));
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
