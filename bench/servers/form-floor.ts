@@ -7,6 +7,7 @@
 // Prints {"port":N} when listening.
 import Fastify from "fastify";
 import { parse } from "fast-querystring";
+import { listenForBench } from "./listen.js";
 
 const app = Fastify({ logger: false });
 app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_request, body, done) => {
@@ -18,10 +19,4 @@ app.post("/introspect", async (request, reply) => {
   return { active: true };
 });
 
-await app.listen({ host: "127.0.0.1", port: 0 });
-const address = app.server.address() as { port: number };
-process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
-
-const stop = () => void app.close().then(() => process.exit(0));
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
+await listenForBench(app);

@@ -1,6 +1,6 @@
-// Baseline: the floor of the write benchmarks. The service's own statements
-// for an ordinary refresh (the unlocked read, planFastRotation and the one
-// atomic rotation statement) and for issuance (the user's row lock and the
+// Baseline: the floor of the write benchmarks. The service's own statement
+// for an ordinary refresh (planDirectRotation and the one statement that
+// decides and writes the rotation) and for issuance (the user's row lock and the
 // insert under the cap, in one transaction), with an ES256 access token
 // signed by the service's signer, on bare Fastify and a pg pool of the
 // service's size: nothing else. No Redis, rate limits, client
@@ -17,14 +17,15 @@ import Fastify from "fastify";
 import pg from "pg";
 import { hashToken, newOpaqueToken } from "../../src/crypto/opaque-token.js";
 import { memoizeDeviceParser } from "../../src/domain/device-memo.js";
-import { planFastRotation } from "../../src/domain/fast-rotation.js";
+import { planDirectRotation } from "../../src/domain/direct-rotation.js";
 import { initialExpiries } from "../../src/domain/session-policy.js";
 import type { NewSessionWrite } from "../../src/domain/ports.js";
 import { signCompactJws } from "../../src/keys/compact-jws.js";
 import { parseUserAgent } from "../../src/lib/user-agent.js";
 import { pgSqlDriver } from "../../src/storage/sql-driver.js";
 import { insertSessionUnderCap, lockUserRow } from "../../src/storage/prisma/issue-sql.js";
-import { readRefreshContext, rotateRefreshToken } from "../../src/storage/prisma/rotation-sql.js";
+import { rotateDirect } from "../../src/storage/prisma/rotation-sql.js";
+import { listenForBench } from "./listen.js";
 
 const databaseUrl = process.env.DATABASE_URL;
 if (!databaseUrl) throw new Error("DATABASE_URL is required");
@@ -61,16 +62,13 @@ const app = Fastify({ logger: false });
 app.post("/refresh", async (request, reply) => {
   const token = (request.body as { refresh_token?: unknown } | null)?.refresh_token;
   if (typeof token !== "string") return reply.code(400).send({ error: "invalid_request" });
-  const read = await readRefreshContext(db, hashToken(token));
-  if (!read) return reply.code(400).send({ error: "invalid_grant" });
   const now = new Date();
   const userAgent = request.headers["user-agent"] ?? null;
-  const plan = planFastRotation(read, token, "bearer", { ip: request.ip, userAgent }, device(userAgent), now, policy);
+  const plan = planDirectRotation(token, "bearer", { ip: request.ip, userAgent }, device(userAgent), now, policy);
+  const rotated = await rotateDirect(db, plan.write);
   // Only the ordinary rotation is measured here: anything else is the service's locked path.
-  if (!plan) return reply.code(409).send({ error: "not_an_ordinary_rotation" });
-  const outcome = await rotateRefreshToken(db, plan.write);
-  if (!outcome.rotated) return reply.code(409).send({ error: "claim_lost" });
-  return answer(plan.session.userId, plan.session.id, plan.successor, now, plan.session.accessExpiresAt);
+  if (!rotated) return reply.code(409).send({ error: "not_an_ordinary_rotation" });
+  return answer(rotated.session.userId, rotated.session.id, plan.successor, now, rotated.session.accessExpiresAt);
 });
 
 app.post("/sessions", async (request, reply) => {
@@ -104,10 +102,4 @@ app.post("/sessions", async (request, reply) => {
   return reply.send(answer(userId, sessionId, refreshToken, now, expiries.accessExpiresAt));
 });
 
-await app.listen({ host: "127.0.0.1", port: 0 });
-const address = app.server.address() as { port: number };
-process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
-
-const stop = () => void app.close().then(() => pool.end()).then(() => process.exit(0));
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
+await listenForBench(app, () => pool.end());

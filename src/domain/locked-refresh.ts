@@ -74,7 +74,7 @@ export async function refreshUnderLock(
     let idleExpiresAt = session.idleExpiresAt;
     if (decision.action === "rotate") {
       successor = newOpaqueToken();
-      const claimed = await tx.markRotated(token.id, now, sealSuccessor(refreshToken, token.id, successor));
+      const claimed = await tx.markRotated(token.id, now, sealSuccessor(refreshToken, successor));
       // Unreachable while the session lock is held; guard the invariant anyway.
       if (!claimed) throw new AppError("server_error", 500, "refresh rotation lost its claim");
       ({ idleExpiresAt } = slidingExpiries(session.absoluteExpiresAt, now, policy));

@@ -5,6 +5,7 @@ import type {
   RevocationEntry,
   RevocationReason,
   SessionRecord,
+  Transport,
   UserRecord,
 } from "./types.js";
 
@@ -71,32 +72,35 @@ export interface NewSessionWrite {
   now: Date;
 }
 
-/**
- * One unlocked read of a presented refresh token (SessionStore.readRefreshContext):
- * the columns the optimistic rotation decides on, and no more (every column
- * read costs parsing on the hot path).
- */
-export interface RefreshContext {
-  token: Pick<RefreshTokenRecord, "id" | "sessionId" | "expiresAt" | "rotatedAt" | "successorSealed">;
-  session: Pick<
-    SessionRecord,
-    "id" | "userId" | "transport" | "idleExpiresAt" | "absoluteExpiresAt" | "revokedAt" | "lastIp" | "userAgent" | "device"
-  >;
-}
+/** What the answer and the access token need of a rotated session. */
+export type RotatedSession = Pick<SessionRecord, "id" | "userId" | "transport" | "idleExpiresAt" | "accessExpiresAt">;
 
-/** The writes of an ordinary rotation (SessionStore.rotateRefreshToken). */
-export interface RotationWrite {
+/**
+ * The ordinary rotation, decided and written by one statement
+ * (SessionStore.rotateDirect): nothing is read before it.
+ */
+export interface DirectRotationWrite {
   now: Date;
-  userId: string;
-  sessionId: string;
-  /** The presented token: claimed only if still unrotated. */
-  tokenId: string;
+  /** The presented token's hash: rotated only while unrotated and unexpired at `now`. */
+  tokenHash: Uint8Array;
+  /** Where the token was presented: must be its session's transport. */
+  transport: Transport;
+  /** The request's IP and user agent (null: not known) and the device parsed from the user agent. */
+  ip: string | null;
+  userAgent: string | null;
+  device: DeviceInfo;
+  /** now + REFRESH_TOKEN_TTL and now + ACCESS_TOKEN_TTL: the sliding expiries before the session's absolute cap. */
+  idleCandidate: Date;
+  accessCandidate: Date;
   /** The successor sealed under the presented token (see successor.ts). */
   successorSealed: Uint8Array;
-  /** The new refresh token; its parent is `tokenId`, it expires with the session's new idle expiry. */
-  successor: { id: string; hash: Uint8Array; ip: string | null; userAgent: string | null };
-  /** The session's new sliding state. `userAgent` and `device` null keep the stored values. */
-  session: { lastIp: string | null; idleExpiresAt: Date; accessExpiresAt: Date; userAgent: string | null; device: DeviceInfo | null };
+  successor: { id: string; hash: Uint8Array };
+}
+
+/** A committed direct rotation: the session as it left it and the audit event it wrote. */
+export interface DirectRotationOutcome {
+  session: RotatedSession;
+  userNotBefore: Date | null;
   audit: AuditEventInput;
 }
 
@@ -107,29 +111,21 @@ export interface IssueAttempt {
   inserted: boolean;
 }
 
-export type RotationOutcome =
-  /** Committed: the token is burnt, the successor and the audit event are in. */
-  | { rotated: true; userNotBefore: Date | null }
-  /** Nothing was written: the token was already claimed, or the session is no longer live at `now`. */
-  | { rotated: false };
-
 export interface SessionStore {
   transaction<T>(work: (tx: SessionTx) => Promise<T>): Promise<T>;
   /**
-   * The token with this hash and its session, in one read and without a
-   * lock: the input of the optimistic rotation. Null for an unknown token.
-   */
-  readRefreshContext(hash: Uint8Array): Promise<RefreshContext | null>;
-  /**
-   * The ordinary rotation as one atomic statement outside any transaction:
-   * locks the session only if it is still live at `now`, claims the token
-   * only if it is still unrotated (in that order, the order the locked path
-   * takes its locks), then updates the session and inserts the successor and
-   * the audit event. All or nothing; `rotated: false` means the caller must
-   * decide again under the lock (a concurrent refresh or revocation won).
+   * The ordinary rotation in one autocommit statement, all or nothing: the
+   * presented token is rotated only if it is unrotated and unexpired, its
+   * session live and of the presented transport, and the request shows no
+   * device change (the rules the locked path applies, stated as the
+   * statement's conditions). It locks the session before it claims the
+   * token, the order the locked path takes its locks, then updates the
+   * session and inserts the successor and the audit event. Null means
+   * nothing was written and the locked path must decide: anything but the
+   * ordinary rotation, or a concurrent refresh or revocation that won.
    * Leaves the session's device flag and score as they are.
    */
-  rotateRefreshToken(write: RotationWrite): Promise<RotationOutcome>;
+  rotateDirect(write: DirectRotationWrite): Promise<DirectRotationOutcome | null>;
   /**
    * The common issuance as one short transaction of its own: locks the user
    * row, hands the user to `prepare` (which throws to refuse, or returns

@@ -2,9 +2,9 @@ import { hashToken, newOpaqueToken } from "../crypto/opaque-token.js";
 import type { Clock } from "./clock.js";
 import { memoizeDeviceParser } from "./device-memo.js";
 import { AppError, invalidGrant } from "./errors.js";
-import { planFastRotation, type RotatedSession } from "./fast-rotation.js";
+import { planDirectRotation } from "./direct-rotation.js";
 import { refreshUnderLock } from "./locked-refresh.js";
-import type { AccessTokenSigner, AuditLog, NewSessionWrite, PasswordHasher, RevocationPublisher, SessionStore, SessionTx, UserStore } from "./ports.js";
+import type { AccessTokenSigner, AuditLog, NewSessionWrite, PasswordHasher, RevocationPublisher, RotatedSession, SessionStore, SessionTx, UserStore } from "./ports.js";
 import { initialExpiries, secondsUntil, type LifetimePolicy } from "./session-policy.js";
 import type { AuditEventInput, ClientContext, DeviceInfo, SessionRecord, Transport, UserRecord } from "./types.js";
 import { normalizeUsername } from "./usernames.js";
@@ -169,29 +169,24 @@ export class SessionService {
 
   /**
    * Refresh rotation with reuse detection. The ordinary rotation is decided
-   * on one unlocked read and written as one atomic statement that claims the
-   * token only while it is unclaimed and its session live; everything else
-   * (grace replays, reuse, device changes, ended sessions, and a claim lost
-   * to a concurrent request) is decided under the session's row lock: the
-   * first request rotates, concurrent and retried ones within
-   * REFRESH_REUSE_GRACE converge on the same successor, and anything later
-   * is reuse and revokes the session.
+   * and written by one statement, with nothing read before it: it rotates
+   * only the first use of a live token of a live session over its transport
+   * from an unchanged device, and claims the token only while unclaimed.
+   * Everything else (grace replays, reuse, device changes, ended sessions,
+   * unknown tokens, and a claim lost to a concurrent request) is decided
+   * under the session's row lock: the first request rotates, concurrent and
+   * retried ones within REFRESH_REUSE_GRACE converge on the same successor,
+   * and anything later is reuse and revokes the session.
    */
   async refresh(refreshToken: string, transport: Transport, ctx: ClientContext): Promise<IssuedTokens> {
     const { sessions, clock, policy, users, parseUserAgent } = this.deps;
-    const read = await sessions.readRefreshContext(hashToken(refreshToken));
-    // Unknown: the locked path could only find the same nothing.
-    if (!read) throw invalidGrant();
-    const now = clock.now();
-    const plan = planFastRotation(read, refreshToken, transport, ctx, parseUserAgent(ctx.userAgent), now, policy);
-    if (plan) {
-      const outcome = await sessions.rotateRefreshToken(plan.write);
-      if (outcome.rotated) {
-        return { ...(await this.tokensFor(plan.session, plan.successor, now, outcome.userNotBefore)), evictedSessionIds: [] };
-      }
-      // Nothing was written: a concurrent refresh claimed the token or the
-      // session ended meanwhile. The locked path tells which, and answers.
+    const direct = planDirectRotation(refreshToken, transport, ctx, parseUserAgent(ctx.userAgent), clock.now(), policy);
+    const rotated = await sessions.rotateDirect(direct.write);
+    if (rotated) {
+      return { ...(await this.tokensFor(rotated.session, direct.successor, direct.write.now, rotated.userNotBefore)), evictedSessionIds: [] };
     }
+    // Nothing was written: not the ordinary rotation, or a concurrent
+    // refresh or revocation won. The locked path tells which, and answers.
     const outcome = await refreshUnderLock(this.deps, refreshToken, transport, ctx);
     if (outcome.kind === "fail") {
       await this.deps.publisher.publish(outcome.revocations);

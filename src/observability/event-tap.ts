@@ -36,10 +36,10 @@ export function tapSessionStore(store: SessionStore, onEvent: (e: AuditEventInpu
       if (attempt.inserted) onEvent(attempt.write.audit);
       return attempt;
     },
-    async rotateRefreshToken(write) {
+    async rotateDirect(write) {
       // One autocommit statement: once it answers, it has committed.
-      const outcome = await store.rotateRefreshToken(write);
-      if (outcome.rotated) onEvent(write.audit);
+      const outcome = await store.rotateDirect(write);
+      if (outcome) onEvent(outcome.audit);
       return outcome;
     },
   };

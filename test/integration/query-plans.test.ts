@@ -12,7 +12,7 @@ import pg from "pg";
 import t from "tap";
 import type { Statement, SqlQueryable } from "../../src/storage/sql-driver.js";
 import { insertSessionUnderCap, lockUserRow } from "../../src/storage/prisma/issue-sql.js";
-import { readRefreshContext, rotateRefreshToken } from "../../src/storage/prisma/rotation-sql.js";
+import { rotateDirect } from "../../src/storage/prisma/rotation-sql.js";
 import { freshPostgres } from "../fixtures/database.js";
 
 /** Records the statements a storage function sends, answering with rows that let it finish. */
@@ -48,17 +48,18 @@ async function statementsOfTheHotPath(): Promise<Array<{ what: string; statement
     await run(r).catch(() => undefined); // the answers are made up; only the statements matter
     for (const statement of r.statements) out.push({ what, statement });
   };
-  await take("refresh read", {}, (q) => readRefreshContext(q, randomBytes(32)));
-  await take("rotation", { rotated: 0, audited: 0, not_before: null }, (q) =>
-    rotateRefreshToken(q, {
+  await take("rotation", {}, (q) =>
+    rotateDirect(q, {
       now,
-      userId: randomUUID(),
-      sessionId: randomUUID(),
-      tokenId: randomUUID(),
+      tokenHash: randomBytes(32),
+      transport: "bearer",
+      ip: "127.0.0.1",
+      userAgent: "ua",
+      device,
+      idleCandidate: later,
+      accessCandidate: later,
       successorSealed: randomBytes(60),
-      successor: { id: randomUUID(), hash: randomBytes(32), ip: "127.0.0.1", userAgent: "ua" },
-      session: { lastIp: "127.0.0.1", idleExpiresAt: later, accessExpiresAt: later, userAgent: "ua", device },
-      audit,
+      successor: { id: randomUUID(), hash: randomBytes(32) },
     }),
   );
   await take("user lock", {}, (q) => lockUserRow(q, randomUUID()));
@@ -88,7 +89,7 @@ t.test("the hot statements' generic plans on an empty database use the right ind
   await client.query("SET plan_cache_mode = force_generic_plan");
 
   const statements = await statementsOfTheHotPath();
-  t.same([...new Set(statements.map((s) => s.what))], ["refresh read", "rotation", "user lock", "issuance"], "every hot statement was captured");
+  t.same([...new Set(statements.map((s) => s.what))], ["rotation", "user lock", "issuance"], "every hot statement was captured");
   for (const [i, { what, statement }] of statements.entries()) {
     await client.query(`PREPARE hot_${i} AS ${statement.text}`);
     const rows = (await client.query<{ "QUERY PLAN": string }>(`EXPLAIN EXECUTE hot_${i}(${statement.values.map(literal).join(", ")})`)).rows;

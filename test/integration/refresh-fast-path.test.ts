@@ -1,46 +1,32 @@
-// The optimistic refresh: one unlocked read, then one atomic statement that
-// claims the token only while it is unclaimed and its session live. These
-// tests put a competitor exactly between the read and the claim (by wrapping
-// the store's read), and prove the fast path leaves the same rows as the
-// locked path it falls back to.
+// The ordinary refresh: one statement that decides and writes the rotation
+// (SessionStore.rotateDirect), nothing read before it. These tests prove it
+// rotates exactly when the locked path's rules find the ordinary rotation,
+// writes the same rows as the locked path it falls back to, and loses to a
+// revocation or a concurrent refresh that holds the session's lock.
+import pg from "pg";
 import t from "tap";
 import type { LightMyRequestResponse } from "fastify";
+import { assessDeviceChange } from "../../src/domain/device.js";
 import { openSuccessor } from "../../src/domain/successor.js";
-import type { RefreshContext } from "../../src/domain/ports.js";
+import { parseUserAgent } from "../../src/lib/user-agent.js";
 import { MODES, testApp, type TestApp } from "../fixtures/app.js";
 import { SECOND } from "../fixtures/clock.js";
+import { freshPostgres, type Teardown } from "../fixtures/database.js";
 
 const UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
+const FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
-const refresh = (app: TestApp["app"], token: string): Promise<LightMyRequestResponse> =>
-  app.inject({ method: "POST", url: "/refresh", payload: { refresh_token: token }, headers: { "user-agent": UA } });
+const refresh = (app: TestApp["app"], token: string, headers: Record<string, string> = { "user-agent": UA }, remoteAddress?: string): Promise<LightMyRequestResponse> =>
+  app.inject({ method: "POST", url: "/refresh", payload: { refresh_token: token }, headers, ...(remoteAddress ? { remoteAddress } : {}) });
 
-/** Runs `between` once, after the next refresh read its snapshot and before it writes. */
-function betweenReadAndClaim(ctx: TestApp, between: (read: RefreshContext) => Promise<unknown>): () => void {
-  const store = ctx.services.sessionStore;
-  const original = store.readRefreshContext;
-  let armed = true;
-  store.readRefreshContext = async (hash) => {
-    const read = await original.call(store, hash);
-    if (armed && read) {
-      armed = false;
-      await between(read);
-    }
-    return read;
-  };
-  return () => {
-    store.readRefreshContext = original;
-  };
-}
-
-/** Records what each attempt of the one-statement rotation returned. */
+/** Records whether each attempt of the one-statement rotation rotated. */
 function spyRotations(ctx: TestApp): boolean[] {
   const store = ctx.services.sessionStore;
-  const original = store.rotateRefreshToken;
+  const original = store.rotateDirect;
   const outcomes: boolean[] = [];
-  store.rotateRefreshToken = async (write) => {
+  store.rotateDirect = async (write) => {
     const outcome = await original.call(store, write);
-    outcomes.push(outcome.rotated);
+    outcomes.push(outcome !== null);
     return outcome;
   };
   return outcomes;
@@ -52,51 +38,45 @@ const metric = async (ctx: TestApp, name: string): Promise<number> => {
   return m ? Number(m[1]) : 0;
 };
 
+/** A promise's state without waiting for it. */
+const settled = async (p: Promise<unknown>) => Promise.race([p.then(() => true, () => true), new Promise((r) => setTimeout(() => r(false), 0))]);
+
 for (const mode of MODES) {
-  t.test(`${mode}: a session revoked between the read and the claim: 401, no successor, the token not burnt`, async (t) => {
+  t.test(`${mode}: a revoked session's token: the statement writes nothing, 401, the token not burnt`, async (t) => {
     const ctx = await testApp(t, mode);
     const user = await ctx.createUser();
     const first = (await ctx.login(user.username, user.password, {}, { "user-agent": UA })).json();
+    await ctx.services.revocations.revokeSession(first.session_id, "admin", "system");
     const rotations = spyRotations(ctx);
-    const restore = betweenReadAndClaim(ctx, (read) => ctx.services.revocations.revokeSession(read.session.id, "admin", "system"));
     const res = await refresh(ctx.app, first.refresh_token);
-    restore();
-    t.same(rotations, [false], "the fast path was tried on the live snapshot and wrote nothing");
+    t.same(rotations, [false], "the one statement was tried and wrote nothing");
 
     t.equal(res.statusCode, 401);
     t.equal(res.json().error, "invalid_grant");
     t.notOk(res.json().refresh_token, "no token minted");
     const chain = await ctx.services.db.prisma.refreshToken.findMany({ where: { sessionId: first.session_id } });
     t.equal(chain.length, 1, "no successor row");
-    t.equal(chain[0]!.rotatedAt, null, "the claim did not happen: the revoked session took nothing with it");
-    const session = await ctx.services.db.prisma.session.findUniqueOrThrow({ where: { id: first.session_id } });
-    t.equal(session.revokedReason, "admin", "the revocation stands");
+    t.equal(chain[0]!.rotatedAt, null, "the claim did not happen");
     t.equal(await ctx.services.db.prisma.auditEvent.count({ where: { sessionId: first.session_id, type: "refresh" } }), 0, "no refresh audited");
     t.equal(await metric(ctx, "session_authority_refreshes_total"), 0, "no refresh counted");
   });
 
-  t.test(`${mode}: a refresh that loses its claim between read and write converges on the winner's successor`, async (t) => {
+  t.test(`${mode}: concurrent refreshes of one token: one rotation in one statement, the others converge on its successor`, async (t) => {
     const ctx = await testApp(t, mode);
     const user = await ctx.createUser();
     const first = (await ctx.login(user.username, user.password, {}, { "user-agent": UA })).json();
-    let winner: LightMyRequestResponse | undefined;
     const rotations = spyRotations(ctx);
-    const restore = betweenReadAndClaim(ctx, async () => {
-      winner = await refresh(ctx.app, first.refresh_token);
-    });
-    const loser = await refresh(ctx.app, first.refresh_token);
-    restore();
+    const answers = await Promise.all(Array.from({ length: 5 }, () => refresh(ctx.app, first.refresh_token)));
 
-    t.same(rotations, [true, false], "the winner rotated in one statement; the loser's statement matched nothing");
-    t.equal(winner?.statusCode, 200, "the request that came in between rotated");
-    t.equal(loser.statusCode, 200, "the one that lost its claim still succeeds (grace window)");
-    t.equal(loser.json().refresh_token, winner!.json().refresh_token, "same successor: one chain, no fork");
+    t.same(answers.map((a) => a.statusCode), [200, 200, 200, 200, 200], "every retry within the grace window succeeds");
+    t.equal(new Set(answers.map((a) => a.json().refresh_token)).size, 1, "one successor: one chain, no fork");
+    t.equal(rotations.filter(Boolean).length, 1, "exactly one statement rotated");
     const chain = await ctx.services.db.prisma.refreshToken.findMany({ where: { sessionId: first.session_id } });
     t.equal(chain.length, 2, "exactly one successor row");
     t.equal(chain.filter((r) => r.rotatedAt === null).length, 1, "one live token");
     t.equal(await ctx.services.db.prisma.auditEvent.count({ where: { sessionId: first.session_id, type: "refresh" } }), 1, "one rotation audited");
     t.equal(await metric(ctx, "session_authority_refreshes_total"), 1, "one rotation counted");
-    t.equal((await refresh(ctx.app, loser.json().refresh_token)).statusCode, 200, "the chain goes on");
+    t.equal((await refresh(ctx.app, answers[0]!.json().refresh_token)).statusCode, 200, "the chain goes on");
   });
 
   t.test(`${mode}: the one-statement rotation writes the same rows as the locked rotation`, async (t) => {
@@ -104,23 +84,25 @@ for (const mode of MODES) {
     const { prisma } = ctx.services.db;
     const user = await ctx.createUser();
     const headers = { "user-agent": UA };
-    const fastSession = (await ctx.login(user.username, user.password, {}, headers)).json();
+    const directSession = (await ctx.login(user.username, user.password, {}, headers)).json();
     const lockedSession = (await ctx.login(user.username, user.password, {}, headers)).json();
     ctx.clock.advance(30 * SECOND);
 
-    const fast = await refresh(ctx.app, fastSession.refresh_token);
-    // Force the locked path: the atomic statement reports a lost claim without writing anything.
+    const rotations = spyRotations(ctx);
+    const direct = await refresh(ctx.app, directSession.refresh_token);
+    t.same(rotations, [true], "the first refresh rotated in one statement");
+    // Force the locked path: the statement reports that it wrote nothing.
     const store = ctx.services.sessionStore;
-    const rotate = store.rotateRefreshToken;
+    const rotate = store.rotateDirect;
     let forced = 0;
-    store.rotateRefreshToken = async () => (forced++, { rotated: false });
+    store.rotateDirect = async () => (forced++, null);
     const locked = await refresh(ctx.app, lockedSession.refresh_token);
-    store.rotateRefreshToken = rotate;
-    t.equal(forced, 1, "the second refresh tried the fast path and fell back");
-    t.equal(fast.statusCode, 200);
+    store.rotateDirect = rotate;
+    t.equal(forced, 1, "the second refresh tried the statement and fell back");
+    t.equal(direct.statusCode, 200);
     t.equal(locked.statusCode, 200);
     t.same(
-      { ...fast.json(), access_token: "", refresh_token: "", session_id: "" },
+      { ...direct.json(), access_token: "", refresh_token: "", session_id: "" },
       { ...locked.json(), access_token: "", refresh_token: "", session_id: "" },
       "same answer",
     );
@@ -141,12 +123,13 @@ for (const mode of MODES) {
       });
       return { session, parent: strip(parent), child: strip(child), audit };
     };
-    const a = await rowsOf(fastSession.session_id, fastSession.refresh_token, fast.json().refresh_token);
+    const a = await rowsOf(directSession.session_id, directSession.refresh_token, direct.json().refresh_token);
     const b = await rowsOf(lockedSession.session_id, lockedSession.refresh_token, locked.json().refresh_token);
     t.same(a, b, "session columns, both chain rows and the audit event are identical");
     t.equal(a.audit.length, 1);
     t.equal(a.session.userAgent, UA);
     t.equal(a.session.uaBrowser, "Chrome");
+    t.equal(a.session.idleExpiresAt.getTime(), ctx.clock.now().getTime() + 7 * 86_400 * SECOND, "the idle expiry slid to now + REFRESH_TOKEN_TTL");
   });
 
   t.test(`${mode}: refreshes racing a logout: no 5xx, no token after the revocation refreshes, one chain`, async (t) => {
@@ -169,22 +152,106 @@ for (const mode of MODES) {
     }
   });
 
-  t.test(`${mode}: the fast path leaves device changes, replays and unknown tokens to the locked path unchanged`, async (t) => {
+  t.test(`${mode}: the statement rotates exactly when the locked path's device rule finds no change`, async (t) => {
+    const ctx = await testApp(t, mode);
+    const user = await ctx.createUser();
+    const stored = { device: parseUserAgent(UA), ip: "127.0.0.1" };
+    const cases: Array<{ what: string; headers: Record<string, string>; ip?: string }> = [
+      { what: "the same browser and IP", headers: { "user-agent": UA } },
+      // An empty header is no user agent (inject would otherwise send its own).
+      { what: "no user agent (no evidence of a change)", headers: { "user-agent": "" } },
+      { what: "another IP", headers: { "user-agent": UA }, ip: "198.51.100.9" },
+      { what: "another browser", headers: { "user-agent": FIREFOX } },
+      { what: "an unparseable user agent (unknown is no evidence)", headers: { "user-agent": "curl/8.5.0" } },
+    ];
+    for (const c of cases) {
+      const session = (await ctx.login(user.username, user.password, {}, { "user-agent": UA })).json();
+      const rotations = spyRotations(ctx);
+      const res = await refresh(ctx.app, session.refresh_token, c.headers, c.ip);
+      const presented = { device: parseUserAgent(c.headers["user-agent"] || null), ip: c.ip ?? "127.0.0.1" };
+      const unchanged = assessDeviceChange(stored, presented, "default").changes.length === 0;
+      t.same(rotations.slice(0, 1), [unchanged], `${c.what}: rotated by the one statement ${unchanged ? "" : "not "}as the rule says`);
+      const row = await ctx.services.db.prisma.session.findUniqueOrThrow({ where: { id: session.session_id } });
+      if (unchanged) {
+        t.equal(res.statusCode, 200, `${c.what}: rotated`);
+        t.equal(row.userAgent, c.headers["user-agent"] || UA, `${c.what}: a missing user agent keeps the stored one`);
+        t.equal(row.uaBrowser, c.headers["user-agent"] ? parseUserAgent(c.headers["user-agent"]).browser : "Chrome", `${c.what}: the device follows the user agent`);
+      } else {
+        // Default policy: another IP flags and rotates, another browser revokes; both under the lock, with their audit.
+        t.equal(await ctx.services.db.prisma.auditEvent.count({ where: { sessionId: session.session_id, type: "device_change" } }), 1, `${c.what}: the change is audited`);
+      }
+    }
+  });
+
+  t.test(`${mode}: device changes and unknown tokens go to the locked path (transport mismatches: cookie-transport.test.ts)`, async (t) => {
     const ctx = await testApp(t, mode);
     const user = await ctx.createUser();
     const first = (await ctx.login(user.username, user.password, {}, { "user-agent": UA })).json();
+    const rotations = spyRotations(ctx);
     const unknown = await refresh(ctx.app, "A".repeat(43));
     t.equal(unknown.statusCode, 401);
     t.equal(unknown.json().error, "invalid_grant");
 
-    // A changed browser family (default policy: revoke) is never rotated optimistically.
-    const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
-    const changed = await ctx.app.inject({ method: "POST", url: "/refresh", payload: { refresh_token: first.refresh_token }, headers: { "user-agent": firefox } });
+    // A changed browser family (default policy: revoke) is never rotated by the statement.
+    const changed = await refresh(ctx.app, first.refresh_token, { "user-agent": FIREFOX });
     t.equal(changed.statusCode, 401);
     const session = await ctx.services.db.prisma.session.findUniqueOrThrow({ where: { id: first.session_id } });
     t.equal(session.revokedReason, "device_change");
     t.equal(await ctx.services.db.prisma.auditEvent.count({ where: { sessionId: first.session_id, type: "device_change" } }), 1);
     const chain = await ctx.services.db.prisma.refreshToken.findMany({ where: { sessionId: first.session_id } });
     t.equal(chain.length, 1, "no rotation happened");
+    t.notOk(rotations.some(Boolean), "the statement rotated nothing");
   });
 }
+
+// Postgres only: another connection holds the session's row lock while the
+// statement arrives (embedded PGlite runs one statement at a time).
+async function sessionAndSecondConnection(t: Teardown) {
+  const { url } = await freshPostgres(t);
+  const ctx = await testApp(t, "postgres", { storage: { url } });
+  const user = await ctx.createUser();
+  const first = (await ctx.login(user.username, user.password, {}, { "user-agent": UA })).json();
+  const other = new pg.Client({ connectionString: url });
+  await other.connect();
+  t.teardown(() => other.end());
+  return { ctx, first: first as { session_id: string; refresh_token: string }, other };
+}
+
+t.test("postgres: a revocation holding the session's lock when the rotation arrives wins", async (t) => {
+  const { ctx, first, other } = await sessionAndSecondConnection(t);
+
+  await other.query("BEGIN");
+  await other.query("UPDATE sessions SET revoked_at = now(), revoked_reason = 'admin', revoked_by = 'test' WHERE id = $1", [first.session_id]);
+  const pending = refresh(ctx.app, first.refresh_token);
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(await settled(pending), false, "the rotation waits for the session's lock");
+  await other.query("COMMIT");
+  const res = await pending;
+
+  t.equal(res.statusCode, 401, "the revocation committed first and wins");
+  const chain = await ctx.services.db.prisma.refreshToken.findMany({ where: { sessionId: first.session_id } });
+  t.equal(chain.length, 1, "no successor row");
+  t.equal(chain[0]!.rotatedAt, null, "the token was not claimed");
+  t.equal(await ctx.services.db.prisma.auditEvent.count({ where: { sessionId: first.session_id, type: "refresh" } }), 0);
+});
+
+t.test("postgres: two refreshes queued behind the session's lock: one rotates, the other converges on its successor", async (t) => {
+  const { ctx, first, other } = await sessionAndSecondConnection(t);
+
+  // Hold the session's lock, so both refreshes queue behind it and run their statements as it is released.
+  await other.query("BEGIN");
+  await other.query("SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE", [first.session_id]);
+  const rotations = spyRotations(ctx);
+  const pending = [refresh(ctx.app, first.refresh_token), refresh(ctx.app, first.refresh_token)];
+  await new Promise((r) => setTimeout(r, 300));
+  await other.query("COMMIT");
+  const [a, b] = await Promise.all(pending);
+
+  t.equal(a!.statusCode, 200);
+  t.equal(b!.statusCode, 200);
+  t.equal(a!.json().refresh_token, b!.json().refresh_token, "one successor");
+  t.same([...rotations].sort(), [false, true], "one statement rotated, the other re-checked the claimed token and wrote nothing");
+  const chain = await ctx.services.db.prisma.refreshToken.findMany({ where: { sessionId: first.session_id } });
+  t.equal(chain.length, 2, "exactly one successor row");
+  t.equal(await ctx.services.db.prisma.auditEvent.count({ where: { sessionId: first.session_id, type: "refresh" } }), 1);
+});

@@ -1,4 +1,5 @@
 import t from "tap";
+import { deriveKey, seal } from "../../src/crypto/seal.js";
 import { assessDeviceChange } from "../../src/domain/device.js";
 import { decideRefresh } from "../../src/domain/refresh-decision.js";
 import { initialExpiries, sessionState, slidingExpiries } from "../../src/domain/session-policy.js";
@@ -47,9 +48,19 @@ t.test("device change scoring", async (t) => {
   );
 });
 
-t.test("a sealed successor opens only with its parent token and id", async (t) => {
-  const sealed = sealSuccessor("parent-token", "id-1", "successor-token");
+t.test("a sealed successor opens only with its parent token", async (t) => {
+  const sealed = sealSuccessor("parent-token", "successor-token");
   t.equal(openSuccessor("parent-token", "id-1", sealed), "successor-token");
   t.equal(openSuccessor("another-token", "id-1", sealed), null);
-  t.equal(openSuccessor("parent-token", "id-2", sealed), null, "bound to the row it was sealed for");
+  const tampered = Buffer.from(sealed);
+  const last = tampered.length - 1;
+  tampered.writeUInt8(tampered.readUInt8(last) ^ 1, last);
+  t.equal(openSuccessor("parent-token", "id-1", tampered), null, "a tampered value does not open");
+});
+
+t.test("a successor sealed by the previous release (bound to the parent's row id) still opens with that id", async (t) => {
+  const legacy = seal(deriveKey("parent-token", "refresh-successor"), Buffer.from("successor-token"), "id-1");
+  t.equal(openSuccessor("parent-token", "id-1", legacy), "successor-token");
+  t.equal(openSuccessor("parent-token", "id-2", legacy), null, "bound to the row it was sealed for");
+  t.equal(openSuccessor("another-token", "id-1", legacy), null);
 });

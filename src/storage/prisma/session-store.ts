@@ -4,7 +4,7 @@ import type { SessionStore, SessionTx } from "../../domain/ports.js";
 import type { SessionRecord } from "../../domain/types.js";
 import { auditData } from "./audit-log.js";
 import { insertSessionUnderCap, lockUserRow } from "./issue-sql.js";
-import { readRefreshContext, rotateRefreshToken } from "./rotation-sql.js";
+import { rotateDirect } from "./rotation-sql.js";
 import { fromSession, toRefreshToken, toSession, truncate } from "./rows.js";
 import { prismaTxQueryable, sqlDriverFor, type SqlDriver } from "../sql-driver.js";
 
@@ -146,8 +146,7 @@ export function createPrismaSessionStore(
           // READ COMMITTED, Postgres' default: the row locks give the ordering.
         }),
       ),
-    readRefreshContext: (hash) => translated(() => readRefreshContext(sql, hash)),
-    rotateRefreshToken: (write) => translated(() => rotateRefreshToken(sql, write)),
+    rotateDirect: (write) => translated(() => rotateDirect(sql, write)),
     issueSession: (userId, prepare) =>
       translated(() =>
         sql.transaction(async (q) => {
