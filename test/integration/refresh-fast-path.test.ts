@@ -154,31 +154,39 @@ for (const mode of MODES) {
 
   t.test(`${mode}: the statement rotates exactly when the locked path's device rule finds no change`, async (t) => {
     const ctx = await testApp(t, mode);
+    const { prisma } = ctx.services.db;
     const user = await ctx.createUser();
-    const stored = { device: parseUserAgent(UA), ip: "127.0.0.1" };
-    const cases: Array<{ what: string; headers: Record<string, string>; ip?: string }> = [
-      { what: "the same browser and IP", headers: { "user-agent": UA } },
-      // An empty header is no user agent (inject would otherwise send its own).
-      { what: "no user agent (no evidence of a change)", headers: { "user-agent": "" } },
-      { what: "another IP", headers: { "user-agent": UA }, ip: "198.51.100.9" },
-      { what: "another browser", headers: { "user-agent": FIREFOX } },
-      { what: "an unparseable user agent (unknown is no evidence)", headers: { "user-agent": "curl/8.5.0" } },
+    // `stored`: the session's user agent at login ("" for none) and whether its IP is then unknown.
+    // An empty header is no user agent (inject would otherwise send its own).
+    const cases: Array<{ what: string; storedUa?: string; storedIpUnknown?: boolean; ua: string; ip?: string }> = [
+      { what: "the same browser and IP", ua: UA },
+      { what: "no user agent (no evidence of a change)", ua: "" },
+      { what: "another IP", ua: UA, ip: "198.51.100.9" },
+      { what: "another browser", ua: FIREFOX },
+      { what: "an unparseable user agent (unknown is no evidence)", ua: "curl/8.5.0" },
+      { what: "a session stored without a user agent, then a browser", storedUa: "", ua: UA },
+      { what: "a session stored without an IP, then any IP", storedIpUnknown: true, ua: UA, ip: "198.51.100.9" },
+      { what: "a session stored without a user agent, then another IP", storedUa: "", ua: FIREFOX, ip: "198.51.100.9" },
     ];
     for (const c of cases) {
-      const session = (await ctx.login(user.username, user.password, {}, { "user-agent": UA })).json();
+      const storedUa = c.storedUa ?? UA;
+      const session = (await ctx.login(user.username, user.password, {}, { "user-agent": storedUa })).json();
+      if (c.storedIpUnknown) await prisma.session.update({ where: { id: session.session_id }, data: { lastIp: null } });
       const rotations = spyRotations(ctx);
-      const res = await refresh(ctx.app, session.refresh_token, c.headers, c.ip);
-      const presented = { device: parseUserAgent(c.headers["user-agent"] || null), ip: c.ip ?? "127.0.0.1" };
-      const unchanged = assessDeviceChange(stored, presented, "default").changes.length === 0;
+      const res = await refresh(ctx.app, session.refresh_token, { "user-agent": c.ua }, c.ip);
+      const before = { device: parseUserAgent(storedUa || null), ip: c.storedIpUnknown ? null : "127.0.0.1" };
+      const after = { device: parseUserAgent(c.ua || null), ip: c.ip ?? "127.0.0.1" };
+      const unchanged = assessDeviceChange(before, after, "default").changes.length === 0;
       t.same(rotations.slice(0, 1), [unchanged], `${c.what}: rotated by the one statement ${unchanged ? "" : "not "}as the rule says`);
-      const row = await ctx.services.db.prisma.session.findUniqueOrThrow({ where: { id: session.session_id } });
+      const row = await prisma.session.findUniqueOrThrow({ where: { id: session.session_id } });
       if (unchanged) {
         t.equal(res.statusCode, 200, `${c.what}: rotated`);
-        t.equal(row.userAgent, c.headers["user-agent"] || UA, `${c.what}: a missing user agent keeps the stored one`);
-        t.equal(row.uaBrowser, c.headers["user-agent"] ? parseUserAgent(c.headers["user-agent"]).browser : "Chrome", `${c.what}: the device follows the user agent`);
+        t.equal(row.userAgent, (c.ua || storedUa) || null, `${c.what}: a missing user agent keeps the stored one`);
+        t.equal(row.uaBrowser, parseUserAgent((c.ua || storedUa) || null).browser, `${c.what}: the device follows the user agent`);
+        t.equal(row.lastIp, c.ip ?? "127.0.0.1", `${c.what}: the IP is the request's`);
       } else {
         // Default policy: another IP flags and rotates, another browser revokes; both under the lock, with their audit.
-        t.equal(await ctx.services.db.prisma.auditEvent.count({ where: { sessionId: session.session_id, type: "device_change" } }), 1, `${c.what}: the change is audited`);
+        t.equal(await prisma.auditEvent.count({ where: { sessionId: session.session_id, type: "device_change" } }), 1, `${c.what}: the change is audited`);
       }
     }
   });

@@ -52,6 +52,7 @@ t.test("a sealed successor opens only with its parent token", async (t) => {
   const sealed = sealSuccessor("parent-token", "successor-token");
   t.equal(openSuccessor("parent-token", "id-1", sealed), "successor-token");
   t.equal(openSuccessor("another-token", "id-1", sealed), null);
+  t.equal(openSuccessor("parent-token", "id-2", sealed), "successor-token", "the key binds it, not the row id (the one statement seals before it knows the row)");
   const tampered = Buffer.from(sealed);
   const last = tampered.length - 1;
   tampered.writeUInt8(tampered.readUInt8(last) ^ 1, last);
