@@ -1,7 +1,7 @@
 // Baseline: the floor of the write benchmarks. The service's own statement
 // for an ordinary refresh (planDirectRotation and the one statement that
-// decides and writes the rotation) and for issuance (the user's row lock and the
-// insert under the cap, in one transaction), with an ES256 access token
+// decides and writes the rotation) and for issuance (the one call of
+// sa_issue_session that locks the user and inserts under the cap), with an ES256 access token
 // signed by the service's signer, on bare Fastify and a pg pool of the
 // service's size: nothing else. No Redis, rate limits, client
 // authentication, metrics, logs, hooks or response schemas. What the
@@ -23,7 +23,7 @@ import type { NewSessionWrite } from "../../src/domain/ports.js";
 import { signCompactJws } from "../../src/keys/compact-jws.js";
 import { parseUserAgent } from "../../src/lib/user-agent.js";
 import { pgSqlDriver } from "../../src/storage/sql-driver.js";
-import { insertSessionUnderCap, lockUserRow } from "../../src/storage/prisma/issue-sql.js";
+import { issueSessionInOneCall } from "../../src/storage/prisma/issue-sql.js";
 import { rotateDirect } from "../../src/storage/prisma/rotation-sql.js";
 import { listenForBench } from "./listen.js";
 
@@ -94,11 +94,8 @@ app.post("/sessions", async (request, reply) => {
     maxLive: policy.maxSessionsPerUser,
     now,
   };
-  const inserted = await db.transaction(async (tx) => {
-    if (!(await lockUserRow(tx, userId))) return false;
-    return insertSessionUnderCap(tx, write);
-  });
-  if (!inserted) return reply.code(409).send({ error: "no_room" });
+  const attempt = await issueSessionInOneCall(db, write);
+  if (!attempt.inserted) return reply.code(409).send({ error: attempt.user ? "no_room" : "no_such_user" });
   return reply.send(answer(userId, sessionId, refreshToken, now, expiries.accessExpiresAt));
 });
 

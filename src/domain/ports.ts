@@ -104,10 +104,9 @@ export interface DirectRotationOutcome {
   audit: AuditEventInput;
 }
 
-/** What SessionStore.issueSession did: the user row it locked, what `prepare` returned, whether that was written. */
+/** What SessionStore.issueSession found of the user under its lock, and whether the session was written. */
 export interface IssueAttempt {
-  user: UserRecord | null;
-  write: NewSessionWrite;
+  user: Pick<UserRecord, "disabled" | "notBefore"> | null;
   inserted: boolean;
 }
 
@@ -127,13 +126,14 @@ export interface SessionStore {
    */
   rotateDirect(write: DirectRotationWrite): Promise<DirectRotationOutcome | null>;
   /**
-   * The common issuance as one short transaction of its own: locks the user
-   * row, hands the user to `prepare` (which throws to refuse, or returns
-   * what to write), then writes it as SessionTx.insertSessionUnderCap does.
-   * `inserted: false` means the user is at the cap and nothing was written:
-   * the caller evicts in a transaction of its own, under the user's lock again.
+   * The common issuance in one autocommit call: locks the user row, then
+   * writes `write` as SessionTx.insertSessionUnderCap does, only if the user
+   * exists, is not disabled and is below the cap. `inserted: false` with a
+   * user that exists and is enabled means the cap: the caller evicts in a
+   * transaction of its own, under the user's lock again. A missing or
+   * disabled user gets nothing written, and the caller refuses.
    */
-  issueSession(userId: string, prepare: (user: UserRecord | null) => NewSessionWrite): Promise<IssueAttempt>;
+  issueSession(write: NewSessionWrite): Promise<IssueAttempt>;
   findSession(sessionId: string): Promise<SessionRecord | null>;
   /** Sessions not revoked and not expired at `now`, newest first. */
   listLiveSessions(userId: string, now: Date): Promise<SessionRecord[]>;

@@ -47,7 +47,7 @@ export interface IssuedTokens {
  * Why a user may not get a session, or null if they may. Login answers one
  * `invalid_grant` for every cause (no enumeration of usernames).
  */
-export type IssueRefusal = (user: UserRecord | null) => AppError | null;
+export type IssueRefusal = (user: Pick<UserRecord, "disabled"> | null) => AppError | null;
 
 const refuseForLogin: IssueRefusal = (user) => (!user || user.disabled ? invalidGrant("the user does not exist or is disabled") : null);
 
@@ -98,7 +98,7 @@ export class SessionService {
     const { sessions, clock, policy, parseUserAgent } = this.deps;
     const refreshToken = newOpaqueToken();
     const device = parseUserAgent(ctx.userAgent);
-    const admit = (user: UserRecord | null): UserRecord => {
+    const admit = <U extends Pick<UserRecord, "disabled">>(user: U | null): U => {
       const refusal = refuse(user);
       if (refusal || !user) throw refusal ?? invalidGrant();
       return user;
@@ -142,14 +142,13 @@ export class SessionService {
       };
     };
 
-    // Room under the cap, the common case: one short transaction of two statements.
-    const attempt = await sessions.issueSession(userId, (user) => {
-      admit(user);
-      return build(clock.now(), []);
-    });
+    // Room under the cap, the common case: one call that locks the user and
+    // writes only for an existing, enabled user below the cap.
+    const write = build(clock.now(), []);
+    const attempt = await sessions.issueSession(write);
+    const user = admit(attempt.user);
     if (attempt.inserted) {
-      const { session, now } = attempt.write;
-      return { ...(await this.tokensFor(session, refreshToken, now, attempt.user?.notBefore ?? null)), evictedSessionIds: [] };
+      return { ...(await this.tokensFor(write.session, refreshToken, write.now, user.notBefore)), evictedSessionIds: [] };
     }
 
     // At the cap (nothing was written above): evict the oldest under the user's lock, then insert.

@@ -31,9 +31,9 @@ export function tapSessionStore(store: SessionStore, onEvent: (e: AuditEventInpu
       for (const e of seen) onEvent(e);
       return result;
     },
-    async issueSession(userId, prepare) {
-      const attempt = await store.issueSession(userId, prepare);
-      if (attempt.inserted) onEvent(attempt.write.audit);
+    async issueSession(write) {
+      const attempt = await store.issueSession(write);
+      if (attempt.inserted) onEvent(write.audit);
       return attempt;
     },
     async rotateDirect(write) {

@@ -1,5 +1,8 @@
+import { randomUUID } from "node:crypto";
+import pg from "pg";
 import t from "tap";
 import { MODES, testApp } from "../fixtures/app.js";
+import { freshPostgres } from "../fixtures/database.js";
 import { createClient } from "../fixtures/service-client.js";
 
 for (const mode of MODES) {
@@ -76,3 +79,39 @@ for (const mode of MODES) {
     t.equal(await ctx.services.db.prisma.auditEvent.count({ where: { userId: user.id, type: "session_issued" } }), 0);
   });
 }
+
+// Postgres only: another connection holds the user's row lock and adds a
+// session while an issuance waits for that lock (embedded PGlite runs one
+// statement at a time). The issuance must count under the lock, after the
+// other commit: the one-call issuance locks the user, then counts in a
+// statement of its own (sa_issue_session).
+t.test("postgres: an issuance waiting for the user's lock counts the session committed before it got the lock", async (t) => {
+  const { url } = await freshPostgres(t);
+  const ctx = await testApp(t, "postgres", { storage: { url }, env: { MAX_SESSIONS_PER_USER: "2" } });
+  const user = await ctx.createUser();
+  const first = (await ctx.login(user.username, user.password)).json();
+  const other = new pg.Client({ connectionString: url });
+  await other.connect();
+  t.teardown(() => other.end());
+
+  const now = ctx.clock.now();
+  const later = new Date(now.getTime() + 3_600_000);
+  await other.query("BEGIN");
+  await other.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [user.id]);
+  await other.query(
+    `INSERT INTO sessions (id, user_id, transport, created_at, last_seen_at, idle_expires_at, absolute_expires_at, access_expires_at)
+     VALUES ($1, $2, 'bearer', $3, $3, $4, $4, $4)`,
+    [randomUUID(), user.id, now, later],
+  );
+  const pending = ctx.services.sessions.issue(user.id, "bearer", { ip: null, userAgent: null }, { type: "login", actor: "test" });
+  let done = false;
+  void pending.then(() => (done = true), () => (done = true));
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(done, false, "the issuance waits for the user's lock");
+  await other.query("COMMIT");
+  const issued = await pending;
+
+  t.same(issued.evictedSessionIds, [first.session_id], "at the cap once the other session committed: the oldest is evicted");
+  const live = await ctx.services.db.prisma.session.count({ where: { userId: user.id, revokedAt: null } });
+  t.equal(live, 2, "never above MAX_SESSIONS_PER_USER");
+});

@@ -1,8 +1,10 @@
-// The issuance hot path in raw SQL, inside the caller's transaction: the
-// user's row lock with the whole user in one statement, then the session,
-// its first refresh token and its audit row in one more. Every parameter
-// carries an explicit cast: none of the drivers sends parameter types.
-import type { NewSessionWrite } from "../../domain/ports.js";
+// The issuance hot path in raw SQL: the common issuance as one call of the
+// sa_issue_session function (its migration says why a function), and the
+// two statements the eviction path runs inside its own transaction: the
+// user's row lock with the whole user, then the session, its first refresh
+// token and its audit row. Every parameter carries an explicit cast: none
+// of the drivers sends parameter types.
+import type { IssueAttempt, NewSessionWrite } from "../../domain/ports.js";
 import type { UserRecord } from "../../domain/types.js";
 import { sql, type SqlQueryable } from "../sql-driver.js";
 import { truncate } from "./rows.js";
@@ -83,4 +85,34 @@ export async function insertSessionUnderCap(tx: SqlQueryable, w: NewSessionWrite
   // The token and audit rows come from the one-row `inserted`: one without the others cannot happen.
   if (r.tokens !== 1 || r.audited !== 1) throw new Error("a session was inserted without its refresh token or audit row");
   return true;
+}
+
+/**
+ * The common issuance in one round trip: sa_issue_session locks the user
+ * row, counts the user's live sessions under that lock in a statement of
+ * its own, and inserts the session, its first refresh token and its audit
+ * row, only for an existing, enabled user below the cap. Only a new
+ * session is written this way: unrevoked, with a first token that has no
+ * parent and was never rotated.
+ */
+export async function issueSessionInOneCall(db: SqlQueryable, w: NewSessionWrite): Promise<IssueAttempt> {
+  const { session: s, refreshToken: t, audit: a } = w;
+  if (s.revokedAt !== null || t.parentId !== null || t.rotatedAt !== null || t.successorSealed !== null) {
+    throw new Error("issueSessionInOneCall writes new sessions only");
+  }
+  const rows = await db.query<{ found: boolean; disabled: boolean; not_before: Date | null; inserted: boolean }>(sql`
+    SELECT found, disabled, not_before, inserted FROM sa_issue_session(
+      ${w.now}::timestamptz, ${w.maxLive}::int,
+      ${s.id}::uuid, ${s.userId}::uuid, ${s.transport}::varchar, ${s.createdAt}::timestamptz, ${s.lastSeenAt}::timestamptz,
+      ${s.idleExpiresAt}::timestamptz, ${s.absoluteExpiresAt}::timestamptz, ${s.accessExpiresAt}::timestamptz,
+      ${truncate(s.createdIp, 64)}::varchar, ${truncate(s.lastIp, 64)}::varchar, ${truncate(s.userAgent, 512)}::varchar,
+      ${truncate(s.device.browser, 64)}::varchar, ${truncate(s.device.os, 64)}::varchar, ${truncate(s.device.type, 32)}::varchar,
+      ${s.deviceFlagged}::boolean, ${s.deviceScore}::int,
+      ${t.id}::uuid, ${t.hash}::bytea, ${t.createdAt}::timestamptz, ${t.expiresAt}::timestamptz,
+      ${truncate(t.ip, 64)}::varchar, ${truncate(t.userAgent, 512)}::varchar,
+      ${a.type}::varchar, ${a.actor.slice(0, 128)}::varchar, ${truncate(a.ip ?? null, 64)}::varchar,
+      ${truncate(a.userAgent ?? null, 512)}::varchar, ${JSON.stringify(a.detail ?? {})}::jsonb)`);
+  const r = rows[0];
+  if (!r) throw new Error("sa_issue_session answered no row");
+  return { user: r.found ? { disabled: r.disabled, notBefore: r.not_before } : null, inserted: r.inserted };
 }

@@ -3,7 +3,7 @@ import { UnavailableError } from "../../domain/errors.js";
 import type { SessionStore, SessionTx } from "../../domain/ports.js";
 import type { SessionRecord } from "../../domain/types.js";
 import { auditData } from "./audit-log.js";
-import { insertSessionUnderCap, lockUserRow } from "./issue-sql.js";
+import { insertSessionUnderCap, issueSessionInOneCall, lockUserRow } from "./issue-sql.js";
 import { rotateDirect } from "./rotation-sql.js";
 import { fromSession, toRefreshToken, toSession, truncate } from "./rows.js";
 import { prismaTxQueryable, sqlDriverFor, type SqlDriver } from "../sql-driver.js";
@@ -147,14 +147,7 @@ export function createPrismaSessionStore(
         }),
       ),
     rotateDirect: (write) => translated(() => rotateDirect(sql, write)),
-    issueSession: (userId, prepare) =>
-      translated(() =>
-        sql.transaction(async (q) => {
-          const user = await lockUserRow(q, userId);
-          const write = prepare(user);
-          return { user, write, inserted: await insertSessionUnderCap(q, write) };
-        }),
-      ),
+    issueSession: (write) => translated(() => issueSessionInOneCall(sql, write)),
     async findSession(sessionId) {
       const s = await prisma.session.findUnique({ where: { id: sessionId } });
       return s && toSession(s);
