@@ -49,10 +49,10 @@ export interface SessionTx {
   markRotated(tokenId: string, at: Date, successorSealed: Uint8Array): Promise<boolean>;
   /**
    * Inserts a new session, its first refresh token and its audit event in
-   * one statement, but only while the user has fewer than `maxLive` live
-   * sessions at `now`. Counts in a statement of its own, so it must follow
-   * `lockUser` in the same transaction: the count then sees every session a
-   * concurrent login of the user committed before it released the lock.
+   * one call (the same as SessionStore.issueSession), but only while the
+   * user has fewer than `maxLive` live sessions at `now`. It follows
+   * `lockUser` in the same transaction, so the count also sees the
+   * transaction's own evictions.
    * False when the user is at the cap, and then nothing was written.
    */
   insertSessionUnderCap(input: NewSessionWrite): Promise<boolean>;

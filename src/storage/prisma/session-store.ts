@@ -3,7 +3,7 @@ import { UnavailableError } from "../../domain/errors.js";
 import type { SessionStore, SessionTx } from "../../domain/ports.js";
 import type { SessionRecord } from "../../domain/types.js";
 import { auditData } from "./audit-log.js";
-import { insertSessionUnderCap, issueSessionInOneCall, lockUserRow } from "./issue-sql.js";
+import { issueSessionInOneCall, lockUserRow } from "./issue-sql.js";
 import { rotateDirect } from "./rotation-sql.js";
 import { fromSession, toRefreshToken, toSession, truncate } from "./rows.js";
 import { prismaTxQueryable, sqlDriverFor, type SqlDriver } from "../sql-driver.js";
@@ -100,7 +100,7 @@ function sessionTx(tx: Tx): SessionTx {
       });
       return r.count === 1;
     },
-    insertSessionUnderCap: (input) => insertSessionUnderCap(raw, input),
+    insertSessionUnderCap: async (input) => (await issueSessionInOneCall(raw, input)).inserted,
     async insertRevocations(entries, now) {
       const rows = await tx.revocation.createManyAndReturn({
         data: entries.map((e) => ({
