@@ -187,6 +187,10 @@ export function loadConfig(env: Env): Config {
   const keyRotationIntervalMs = duration("KEY_ROTATION_INTERVAL", 60_000);
   const keyPrepublishMs = duration("KEY_PREPUBLISH", 1000);
   const maxStalenessMs = duration("MAX_REVOCATION_STALENESS", 1000);
+  // SPEC §2: an access token never outlives the session's idle expiry at issue.
+  if (accessTokenTtlMs > refreshTokenTtlMs) {
+    problems.push("ACCESS_TOKEN_TTL must not be longer than REFRESH_TOKEN_TTL (the idle lifetime)");
+  }
   if (keyPrepublishMs >= keyRotationIntervalMs) {
     problems.push("KEY_PREPUBLISH must be shorter than KEY_ROTATION_INTERVAL");
   }

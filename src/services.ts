@@ -28,8 +28,8 @@ import { createPrismaAuditLog } from "./storage/prisma/audit-log.js";
 import { createPrismaClientStore } from "./storage/prisma/client-store.js";
 import { createPrismaKeyStore } from "./storage/prisma/key-store.js";
 import { createRevocationOutbox } from "./storage/prisma/revocation-outbox.js";
-import { createPrismaSessionStore } from "./storage/prisma/session-store.js";
 import { createPrismaUserStore } from "./storage/prisma/user-store.js";
+import { createSessionRepository } from "./storage/sessions/session-repository.js";
 import { AdminService } from "./domain/admin-service.js";
 import type { AuditLog } from "./domain/ports.js";
 import { runCleanup } from "./maintenance/cleanup.js";
@@ -155,7 +155,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     });
     const users = createPrismaUserStore(db.prisma);
     // Audit events also feed the metrics, once their transaction committed.
-    const sessionStore = tapSessionStore(createPrismaSessionStore(db.prisma), metrics.observe);
+    const sessionStore = tapSessionStore(createSessionRepository(db.sql), metrics.observe);
     const audit = tapAuditLog(createPrismaAuditLog(db.prisma), metrics.observe);
     const passwords = await createPasswordHasher(opts.passwordParams);
     const runtime = await createRevocationRuntime({

@@ -1,7 +1,7 @@
 // Baseline: the floor of the write benchmarks. The service's own statement
-// for an ordinary refresh (planDirectRotation and the one statement that
-// decides and writes the rotation) and for issuance (the one call of
-// sa_issue_session that locks the user and inserts under the cap), with an ES256 access token
+// for an ordinary refresh (planFastRotation and the one statement that
+// decides and writes the rotation) and for issuance (the transaction that
+// locks the user and inserts under the cap), with an ES256 access token
 // signed by the service's signer, on bare Fastify and a pg pool of the
 // service's size: nothing else. No Redis, rate limits, client
 // authentication, metrics, logs, hooks or response schemas. What the
@@ -17,14 +17,14 @@ import Fastify from "fastify";
 import pg from "pg";
 import { hashToken, newOpaqueToken } from "../../src/crypto/opaque-token.js";
 import { memoizeDeviceParser } from "../../src/domain/device-memo.js";
-import { planDirectRotation } from "../../src/domain/direct-rotation.js";
+import { planFastRotation } from "../../src/domain/refresh-fast-path.js";
 import { initialExpiries } from "../../src/domain/session-policy.js";
 import type { NewSessionWrite } from "../../src/domain/ports.js";
 import { signCompactJws } from "../../src/keys/compact-jws.js";
 import { parseUserAgent } from "../../src/lib/user-agent.js";
 import { pgSqlDriver } from "../../src/storage/sql-driver.js";
-import { issueSessionInOneCall } from "../../src/storage/prisma/issue-sql.js";
-import { rotateDirect } from "../../src/storage/prisma/rotation-sql.js";
+import { issueSession } from "../../src/storage/sessions/issue-sql.js";
+import { rotateFast } from "../../src/storage/sessions/fast-path-sql.js";
 import { listenForBench } from "./listen.js";
 
 const databaseUrl = process.env.DATABASE_URL;
@@ -64,8 +64,8 @@ app.post("/refresh", async (request, reply) => {
   if (typeof token !== "string") return reply.code(400).send({ error: "invalid_request" });
   const now = new Date();
   const userAgent = request.headers["user-agent"] ?? null;
-  const plan = planDirectRotation(token, "bearer", { ip: request.ip, userAgent }, device(userAgent), now, policy);
-  const rotated = await rotateDirect(db, plan.write);
+  const plan = planFastRotation(token, "bearer", { ip: request.ip, userAgent }, device(userAgent), now, policy);
+  const rotated = await rotateFast(db, plan.write);
   // Only the ordinary rotation is measured here: anything else is the service's locked path.
   if (!rotated) return reply.code(409).send({ error: "not_an_ordinary_rotation" });
   return answer(rotated.session.userId, rotated.session.id, plan.successor, now, rotated.session.accessExpiresAt);
@@ -94,7 +94,7 @@ app.post("/sessions", async (request, reply) => {
     maxLive: policy.maxSessionsPerUser,
     now,
   };
-  const attempt = await issueSessionInOneCall(db, write);
+  const attempt = await issueSession(db, write);
   if (!attempt.inserted) return reply.code(409).send({ error: attempt.user ? "no_room" : "no_such_user" });
   return reply.send(answer(userId, sessionId, refreshToken, now, expiries.accessExpiresAt));
 });

@@ -24,23 +24,29 @@ export type SessionPatch = Partial<
   >
 >;
 
+/** What a revocation found of a session under its row lock. */
+export type RevokedSession = Pick<SessionRecord, "id" | "userId" | "lastSeenAt" | "accessExpiresAt">;
+
 /**
  * Everything that must happen atomically with a session change. Implemented
  * on one database transaction; `lock*` methods take row locks held to commit.
+ * Locks are taken user before session, session before refresh token, on
+ * every path, so no two paths deadlock.
  */
 export interface SessionTx {
-  /** Locks the user row: serialises logins of one user (the session cap). */
+  /** Locks the user row: serialises logins and user-wide revocations of one user (the session cap). */
   lockUser(userId: string): Promise<UserRecord | null>;
-  /** Locks the session row: serialises refreshes of one session. */
+  /** Locks the session row: serialises refreshes and revocations of one session. */
   lockSession(sessionId: string): Promise<SessionRecord | null>;
+  /** The user's not_before as committed now; read under a session lock it is the one that session's tokens must follow. */
+  userNotBefore(userId: string): Promise<Date | null>;
   /** Sessions of the user not revoked and not expired at `now`, oldest first. */
   listLiveSessions(userId: string, now: Date): Promise<SessionRecord[]>;
-  insertSession(session: SessionRecord): Promise<void>;
   updateSession(sessionId: string, patch: SessionPatch): Promise<void>;
-  /** Marks a live session revoked; false if it already was. */
-  revokeSession(sessionId: string, at: Date, reason: RevocationReason, by: string): Promise<boolean>;
-  /** Revokes every unrevoked session of a user; returns the ids revoked. */
-  revokeUserSessions(userId: string, at: Date, reason: RevocationReason, by: string, exceptSessionId?: string): Promise<SessionRecord[]>;
+  /** Marks a live session revoked and locks it; null if it already was. */
+  revokeSession(sessionId: string, at: Date, reason: RevocationReason, by: string): Promise<RevokedSession | null>;
+  /** Revokes and locks every unrevoked session of a user, returning each as its last committed write left it. */
+  revokeUserSessions(userId: string, at: Date, reason: RevocationReason, by: string): Promise<RevokedSession[]>;
   setUserNotBefore(userId: string, at: Date): Promise<void>;
   findRefreshTokenByHash(hash: Uint8Array): Promise<RefreshTokenRecord | null>;
   findRefreshTokenById(id: string): Promise<RefreshTokenRecord | null>;
@@ -48,12 +54,10 @@ export interface SessionTx {
   /** Conditional claim: sets rotated_at only if still unset. True if this call won. */
   markRotated(tokenId: string, at: Date, successorSealed: Uint8Array): Promise<boolean>;
   /**
-   * Inserts a new session, its first refresh token and its audit event in
-   * one call (the same as SessionStore.issueSession), but only while the
-   * user has fewer than `maxLive` live sessions at `now`. It follows
-   * `lockUser` in the same transaction, so the count also sees the
-   * transaction's own evictions.
-   * False when the user is at the cap, and then nothing was written.
+   * Inserts a new session, its first refresh token and its audit event, but
+   * only while the user has fewer than `maxLive` live sessions at `now`.
+   * Follows `lockUser` in the same transaction, so the count also sees the
+   * transaction's own evictions. False at the cap, and then nothing was written.
    */
   insertSessionUnderCap(input: NewSessionWrite): Promise<boolean>;
   /** Records revocation-list entries (the durable outbox); returns their ids. */
@@ -77,9 +81,9 @@ export type RotatedSession = Pick<SessionRecord, "id" | "userId" | "transport" |
 
 /**
  * The ordinary rotation, decided and written by one statement
- * (SessionStore.rotateDirect): nothing is read before it.
+ * (SessionStore.rotateFast): nothing is read before it.
  */
-export interface DirectRotationWrite {
+export interface FastRotationWrite {
   now: Date;
   /** The presented token's hash: rotated only while unrotated and unexpired at `now`. */
   tokenHash: Uint8Array;
@@ -89,7 +93,7 @@ export interface DirectRotationWrite {
   ip: string | null;
   userAgent: string | null;
   device: DeviceInfo;
-  /** now + REFRESH_TOKEN_TTL and now + ACCESS_TOKEN_TTL: the sliding expiries before the session's absolute cap. */
+  /** now + REFRESH_TOKEN_TTL and now + ACCESS_TOKEN_TTL: the sliding expiries before the session's caps. */
   idleCandidate: Date;
   accessCandidate: Date;
   /** The successor sealed under the presented token (see successor.ts). */
@@ -97,8 +101,8 @@ export interface DirectRotationWrite {
   successor: { id: string; hash: Uint8Array };
 }
 
-/** A committed direct rotation: the session as it left it and the audit event it wrote. */
-export interface DirectRotationOutcome {
+/** A committed rotation: the session as it left it, and the user's not_before read in the same statement. */
+export interface FastRotationOutcome {
   session: RotatedSession;
   userNotBefore: Date | null;
   audit: AuditEventInput;
@@ -113,25 +117,20 @@ export interface IssueAttempt {
 export interface SessionStore {
   transaction<T>(work: (tx: SessionTx) => Promise<T>): Promise<T>;
   /**
-   * The ordinary rotation in one autocommit statement, all or nothing: the
-   * presented token is rotated only if it is unrotated and unexpired, its
-   * session live and of the presented transport, and the request shows no
-   * device change (the rules the locked path applies, stated as the
-   * statement's conditions). It locks the session before it claims the
-   * token, the order the locked path takes its locks, then updates the
-   * session and inserts the successor and the audit event. Null means
-   * nothing was written and the locked path must decide: anything but the
-   * ordinary rotation, or a concurrent refresh or revocation that won.
-   * Leaves the session's device flag and score as they are.
+   * The fast path of a refresh in one autocommit statement, all or nothing:
+   * the presented token is rotated only if every fast-path precondition
+   * holds (storage/sessions/fast-path-sql.ts). It locks the session before
+   * it claims the token, then updates the session and inserts the successor
+   * and the audit event. Null means nothing was written and the locked path
+   * must decide. Leaves the session's device flag and score as they are.
    */
-  rotateDirect(write: DirectRotationWrite): Promise<DirectRotationOutcome | null>;
+  rotateFast(write: FastRotationWrite): Promise<FastRotationOutcome | null>;
   /**
-   * The common issuance in one autocommit call: locks the user row, then
-   * writes `write` as SessionTx.insertSessionUnderCap does, only if the user
-   * exists, is not disabled and is below the cap. `inserted: false` with a
-   * user that exists and is enabled means the cap: the caller evicts in a
-   * transaction of its own, under the user's lock again. A missing or
-   * disabled user gets nothing written, and the caller refuses.
+   * The common issuance: locks the user row, then writes `write` as
+   * SessionTx.insertSessionUnderCap does, only if the user exists, is not
+   * disabled and is below the cap. `inserted: false` with a user that
+   * exists and is enabled means the cap: the caller evicts in a transaction
+   * of its own. A missing or disabled user gets nothing written.
    */
   issueSession(write: NewSessionWrite): Promise<IssueAttempt>;
   findSession(sessionId: string): Promise<SessionRecord | null>;

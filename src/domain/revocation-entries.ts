@@ -22,17 +22,23 @@ export function revocationEntryForUser(userId: string, now: Date, accessTokenTtl
   return { kind: "sub", subject: userId, notBefore: now, expiresAt: new Date(now.getTime() + accessTokenTtlMs) };
 }
 
-/** Revokes one session inside a transaction and records its list entry and audit event. */
+/**
+ * Revokes one session inside a transaction and records its list entry and
+ * audit event. The entry lasts as long as the session's newest access token
+ * as the revoking statement found it under the row lock, not as an earlier
+ * unlocked read saw it: a refresh may have committed in between.
+ */
 export async function revokeSessionInTx(
   tx: SessionTx,
-  session: SessionRecord,
+  session: Pick<SessionRecord, "id" | "userId">,
   now: Date,
   reason: RevocationReason,
   by: string,
 ): Promise<RevocationCommit> {
-  if (!(await tx.revokeSession(session.id, now, reason, by))) return [];
+  const revoked = await tx.revokeSession(session.id, now, reason, by);
+  if (!revoked) return [];
   await tx.audit({ type: "session_revoked", actor: by, userId: session.userId, sessionId: session.id, detail: { reason } }, now);
-  const entry = revocationEntryForSession(session, now);
+  const entry = revocationEntryForSession(revoked, now);
   if (!entry) return [];
   const [id] = await tx.insertRevocations([entry], now);
   return [{ ...entry, id: id! }];

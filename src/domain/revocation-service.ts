@@ -12,15 +12,29 @@ export interface RevocationServiceDeps {
 }
 
 /**
- * The instant of a new user-wide revocation. Tokens carry whole-second `iat`
- * and are revoked when `iat < ceil(not_before)`; a token issued after an
- * earlier revocation got `iat = ceil(earlier)`, so a later revocation in the
- * same second must land past that second, or it would miss such tokens.
+ * The instant of a new user-wide revocation: tokens of the user with
+ * `iat < ceil(not_before)` are revoked (whole-second `iat`, RFC 7519).
+ *
+ * Why no interleaving escapes it. It is taken only once the user row and
+ * every unrevoked session of the user are locked (revokeUser), and it is
+ * later than every instant a token of those sessions was issued at:
+ * - a session's `last_seen_at` is the largest `now` any of its tokens was
+ *   issued at (it only moves forward, whatever the instances' clocks), and
+ *   a refresh that committed before the locks is in it;
+ * - a token lifted to `ceil(previous)` (issued just after an earlier
+ *   revocation) is past `previous` only by that second, so the new instant
+ *   lands past it;
+ * - a refresh that had not committed waits for the session lock, then finds
+ *   the session revoked and writes nothing; issuance waits for the user lock.
+ * A token whose `iat` was lifted to a `not_before` read that token's session
+ * or user lock, never after its transaction, so no token of a revoked
+ * session is ever lifted past the revocation.
  */
-export function nextNotBefore(now: Date, previous: Date | null): Date {
-  if (!previous) return now;
-  const pastPrevious = Math.ceil(previous.getTime() / 1000) * 1000 + 1;
-  return new Date(Math.max(now.getTime(), pastPrevious));
+export function nextNotBefore(now: Date, previous: Date | null, latestIssue: Date | null): Date {
+  let at = now.getTime();
+  if (latestIssue) at = Math.max(at, latestIssue.getTime() + 1);
+  if (previous) at = Math.max(at, Math.ceil(previous.getTime() / 1000) * 1000 + 1);
+  return new Date(at);
 }
 
 /**
@@ -50,12 +64,13 @@ export class RevocationService {
    */
   async revokeUser(userId: string, reason: RevocationReason, actor: string): Promise<number> {
     const { revocations, count } = await this.deps.sessions.transaction(async (tx) => {
-      const now = this.deps.clock.now();
-      // Serialises with logins of this user, so none slips between the two writes.
+      // User first (serialises with logins), then its sessions (with refreshes): see nextNotBefore.
       const user = await tx.lockUser(userId);
       if (!user) throw notFound("no such user");
-      const revoked = await tx.revokeUserSessions(userId, now, reason, actor);
-      const notBefore = nextNotBefore(now, user.notBefore);
+      const revoked = await tx.revokeUserSessions(userId, this.deps.clock.now(), reason, actor);
+      const now = this.deps.clock.now();
+      const latestIssue = revoked.reduce<Date | null>((max, s) => (max === null || s.lastSeenAt > max ? s.lastSeenAt : max), null);
+      const notBefore = nextNotBefore(now, user.notBefore, latestIssue);
       await tx.setUserNotBefore(userId, notBefore);
       const entry = revocationEntryForUser(userId, notBefore, this.deps.accessTokenTtlMs);
       const [id] = await tx.insertRevocations([entry], now);
@@ -72,6 +87,7 @@ export class RevocationService {
       const now = this.deps.clock.now();
       await tx.lockUser(userId);
       const others = (await tx.listLiveSessions(userId, now)).filter((s) => s.id !== keepSessionId);
+      // Each is locked by its own revoking statement, which also bounds its entry.
       const all: RevocationCommit = [];
       for (const s of others) all.push(...(await revokeSessionInTx(tx, s, now, reason, actor)));
       return { revocations: all, count: others.length };

@@ -6,6 +6,13 @@ export interface LifetimePolicy {
   sessionMaxLifetimeMs: number;
 }
 
+/** Every rule a session follows (SPEC §3), resolved from the configuration. */
+export interface SessionPolicy extends LifetimePolicy {
+  refreshReuseGraceMs: number;
+  maxSessionsPerUser: number;
+  deviceChangePolicy: "revoke" | "flag" | "allow" | "default";
+}
+
 export type SessionState = "live" | "revoked" | "idle_expired" | "absolute_expired";
 
 /**
@@ -32,12 +39,16 @@ export function initialExpiries(now: Date, policy: LifetimePolicy) {
 
 /**
  * Idle expiry slides to now + REFRESH_TOKEN_TTL, and no token outlives the
- * absolute wall (SPEC §3).
+ * absolute wall (SPEC §3). An access token issued now expires by the
+ * session's idle expiry too (SPEC §2), so a verifier that checks only `exp`
+ * never accepts a token of an idle-expired session. `idleExpiresAt` is the
+ * expiry the session has after this use: a grace replay does not slide it.
  */
-export function slidingExpiries(absoluteExpiresAt: Date, now: Date, policy: LifetimePolicy) {
+export function slidingExpiries(absoluteExpiresAt: Date, now: Date, policy: LifetimePolicy, idleExpiresAt?: Date) {
+  const idle = idleExpiresAt ?? min(new Date(now.getTime() + policy.refreshTokenTtlMs), absoluteExpiresAt);
   return {
-    idleExpiresAt: min(new Date(now.getTime() + policy.refreshTokenTtlMs), absoluteExpiresAt),
-    accessExpiresAt: min(new Date(now.getTime() + policy.accessTokenTtlMs), absoluteExpiresAt),
+    idleExpiresAt: idle,
+    accessExpiresAt: min(new Date(now.getTime() + policy.accessTokenTtlMs), idle),
   };
 }
 

@@ -2,19 +2,14 @@ import { hashToken, newOpaqueToken } from "../crypto/opaque-token.js";
 import type { Clock } from "./clock.js";
 import { memoizeDeviceParser } from "./device-memo.js";
 import { AppError, invalidGrant } from "./errors.js";
-import { planDirectRotation } from "./direct-rotation.js";
-import { refreshUnderLock } from "./locked-refresh.js";
+import { planFastRotation } from "./refresh-fast-path.js";
+import { RefreshFlights } from "./refresh-flight.js";
+import { refreshOnLockedPath } from "./refresh-locked-path.js";
 import type { AccessTokenSigner, AuditLog, NewSessionWrite, PasswordHasher, RevocationPublisher, RotatedSession, SessionStore, SessionTx, UserStore } from "./ports.js";
-import { initialExpiries, secondsUntil, type LifetimePolicy } from "./session-policy.js";
+import { initialExpiries, secondsUntil, type SessionPolicy } from "./session-policy.js";
 import type { AuditEventInput, ClientContext, DeviceInfo, SessionRecord, Transport, UserRecord } from "./types.js";
 import { normalizeUsername } from "./usernames.js";
 import { revokeSessionInTx, type RevocationCommit } from "./revocation-entries.js";
-
-export interface SessionPolicy extends LifetimePolicy {
-  refreshReuseGraceMs: number;
-  maxSessionsPerUser: number;
-  deviceChangePolicy: "revoke" | "flag" | "allow" | "default";
-}
 
 export interface SessionServiceDeps {
   users: UserStore;
@@ -59,6 +54,7 @@ const refuseForLogin: IssueRefusal = (user) => (!user || user.disabled ? invalid
  */
 export class SessionService {
   private readonly deps: SessionServiceDeps;
+  private readonly flights = new RefreshFlights<IssuedTokens>();
 
   constructor(deps: SessionServiceDeps) {
     this.deps = { ...deps, parseUserAgent: memoizeDeviceParser(deps.parseUserAgent) };
@@ -167,32 +163,39 @@ export class SessionService {
   }
 
   /**
-   * Refresh rotation with reuse detection. The ordinary rotation is decided
-   * and written by one statement, with nothing read before it: it rotates
-   * only the first use of a live token of a live session over its transport
-   * from an unchanged device, and claims the token only while unclaimed.
-   * Everything else (grace replays, reuse, device changes, ended sessions,
-   * unknown tokens, and a claim lost to a concurrent request) is decided
-   * under the session's row lock: the first request rotates, concurrent and
-   * retried ones within REFRESH_REUSE_GRACE converge on the same successor,
-   * and anything later is reuse and revokes the session.
+   * Refresh rotation with reuse detection. The fast path decides and writes
+   * the ordinary rotation in one statement, with nothing read before it: it
+   * rotates only the first use of a live token of a live session over its
+   * transport from an unchanged device, and claims the token only while
+   * unclaimed. Everything else (grace replays, reuse, device changes, ended
+   * sessions, unknown tokens, and a claim lost to a concurrent request) is
+   * decided on the locked path, under the session's row lock: the first
+   * request rotates, concurrent and retried ones that arrived within
+   * REFRESH_REUSE_GRACE converge on the same successor, and anything later
+   * is reuse and revokes the session. `arrivedAt` is when the request came
+   * in: the grace is measured to it (SPEC §3).
    */
-  async refresh(refreshToken: string, transport: Transport, ctx: ClientContext): Promise<IssuedTokens> {
-    const { sessions, clock, policy, users, parseUserAgent } = this.deps;
-    const direct = planDirectRotation(refreshToken, transport, ctx, parseUserAgent(ctx.userAgent), clock.now(), policy);
-    const rotated = await sessions.rotateDirect(direct.write);
+  refresh(refreshToken: string, transport: Transport, ctx: ClientContext, arrivedAt: Date = this.deps.clock.now()): Promise<IssuedTokens> {
+    // In memory only, for the request's lifetime: the token itself is the key.
+    const key = `${refreshToken}|${transport}|${ctx.ip ?? ""}|${ctx.userAgent ?? ""}`;
+    return this.flights.run(key, () => this.refreshOnce(refreshToken, transport, ctx, arrivedAt));
+  }
+
+  private async refreshOnce(refreshToken: string, transport: Transport, ctx: ClientContext, arrivedAt: Date): Promise<IssuedTokens> {
+    const { sessions, clock, policy, parseUserAgent } = this.deps;
+    const fast = planFastRotation(refreshToken, transport, ctx, parseUserAgent(ctx.userAgent), clock.now(), policy);
+    const rotated = await sessions.rotateFast(fast.write);
     if (rotated) {
-      return { ...(await this.tokensFor(rotated.session, direct.successor, direct.write.now, rotated.userNotBefore)), evictedSessionIds: [] };
+      return { ...(await this.tokensFor(rotated.session, fast.successor, fast.write.now, rotated.userNotBefore)), evictedSessionIds: [] };
     }
     // Nothing was written: not the ordinary rotation, or a concurrent
     // refresh or revocation won. The locked path tells which, and answers.
-    const outcome = await refreshUnderLock(this.deps, refreshToken, transport, ctx);
+    const outcome = await refreshOnLockedPath(this.deps, refreshToken, transport, ctx, arrivedAt);
     if (outcome.kind === "fail") {
       await this.deps.publisher.publish(outcome.revocations);
       throw outcome.error;
     }
-    const user = await users.findById(outcome.session.userId);
-    return { ...(await this.tokensFor(outcome.session, outcome.successor, outcome.now, user?.notBefore ?? null)), evictedSessionIds: [] };
+    return { ...(await this.tokensFor(outcome.session, outcome.successor, outcome.now, outcome.userNotBefore)), evictedSessionIds: [] };
   }
 
   /** Revokes the oldest live sessions so the new one fits under MAX_SESSIONS_PER_USER. */
@@ -209,8 +212,12 @@ export class SessionService {
     return { sessionIds, revocations };
   }
 
+  /**
+   * `notBefore` must have been read under the session's or the user's lock,
+   * in the transaction that issued (revocation-service.ts, nextNotBefore):
+   * a token is lifted past a user-wide revocation only when it postdates it.
+   */
   private async tokensFor(session: RotatedSession, refreshToken: string, now: Date, notBefore: Date | null): Promise<Omit<IssuedTokens, "evictedSessionIds">> {
-    // A token must never carry an iat before a user-wide revocation it postdates.
     const iat = Math.max(Math.floor(now.getTime() / 1000), notBefore ? Math.ceil(notBefore.getTime() / 1000) : 0);
     const exp = Math.floor(session.accessExpiresAt.getTime() / 1000);
     if (exp <= iat) throw invalidGrant("the session has reached its maximum lifetime");

@@ -36,9 +36,9 @@ export function tapSessionStore(store: SessionStore, onEvent: (e: AuditEventInpu
       if (attempt.inserted) onEvent(write.audit);
       return attempt;
     },
-    async rotateDirect(write) {
+    async rotateFast(write) {
       // One autocommit statement: once it answers, it has committed.
-      const outcome = await store.rotateDirect(write);
+      const outcome = await store.rotateFast(write);
       if (outcome) onEvent(outcome.audit);
       return outcome;
     },

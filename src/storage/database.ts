@@ -10,7 +10,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client.js";
-import { pgliteSqlDriver, pgSqlDriver, registerSqlDriver } from "./sql-driver.js";
+import { pgliteSqlDriver, pgSqlDriver, type SqlDriver } from "./sql-driver.js";
 
 export interface DatabaseOptions {
   /** A postgres:// URL; without it the embedded database in `dataDir` is used. */
@@ -29,6 +29,8 @@ export type LockResult<T> = { acquired: true; value: T } | { acquired: false };
 export interface Database {
   readonly kind: "postgres" | "embedded";
   readonly prisma: PrismaClient;
+  /** The same connections as `prisma`, for the session aggregate's SQL (storage/sessions/). */
+  readonly sql: SqlDriver;
   /** Runs a multi-statement SQL script outside Prisma (migrations). */
   execScript(sql: string): Promise<void>;
   /**
@@ -44,6 +46,8 @@ export interface Database {
 const CONNECT_TIMEOUT_MS = 5_000;
 /** No query of ours runs long; one that hangs is a dead connection, not work. */
 const QUERY_TIMEOUT_MS = 15_000;
+/** No pooled statement waits longer for a row lock: past it the answer is 503, not a pinned connection. */
+const LOCK_TIMEOUT_MS = 5_000;
 
 /** Maps a lock name to the signed 64-bit key pg_advisory_lock takes. */
 export function advisoryLockKey(name: LockKey): bigint {
@@ -71,6 +75,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     query_timeout: QUERY_TIMEOUT_MS,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
+    options: `-c lock_timeout=${LOCK_TIMEOUT_MS}`,
   });
   // An idle connection that drops must not crash the process (the next query reconnects).
   pool.on("error", () => {});
@@ -78,7 +83,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   // layer (sql-driver.ts): the connection count stays the configured size.
   const adapter = new PrismaPg(pool);
   const prisma = new PrismaClient({ adapter });
-  registerSqlDriver(prisma, pgSqlDriver(pool));
+  const sql = pgSqlDriver(pool);
   const mutex = new KeyedMutex();
 
   // Scripts and locks get a connection of their own, outside Prisma's pool: a
@@ -98,6 +103,7 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   return {
     kind: "postgres",
     prisma,
+    sql,
     async execScript(sql) {
       // Without parameters pg uses the simple query protocol, which accepts
       // several statements and runs them as one implicit transaction.
@@ -154,12 +160,13 @@ async function openEmbedded(dataDir: string): Promise<Database> {
   // counts that queueing against maxWait (2 s by default): allow a longer
   // queue so that bursts of short transactions wait instead of failing.
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(db), transactionOptions: { maxWait: 15_000 } });
-  registerSqlDriver(prisma, pgliteSqlDriver(db));
+  const sql = pgliteSqlDriver(db);
   const mutex = new KeyedMutex();
 
   return {
     kind: "embedded",
     prisma,
+    sql,
     async execScript(sql) {
       try {
         await db.exec(sql); // queued behind any Prisma transaction, never inside one

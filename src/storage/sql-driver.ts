@@ -1,15 +1,10 @@
-// A minimal SQL port for the few hot statements (refresh rotation,
-// issuance) that Prisma's query layer makes too expensive: measured on this
-// service's machine, a $queryRaw costs about 250 µs of CPU against 60 µs for
-// the same statement on the pg pool underneath, and an interactive
-// transaction of two raw statements 750 µs against 115 µs. Everything else
-// stays on Prisma. The same statements run on Postgres (the pg pool Prisma
-// also uses, so no extra connections) and on embedded PGlite, and through
-// Prisma itself where no native driver was registered.
+// The SQL port of the session aggregate (storage/sessions/): statements run
+// on the pg pool Prisma also uses (no extra connections), or on embedded
+// PGlite, passed explicitly to the repository that needs it. Prisma owns
+// the schema, the migrations and every other read and write (SPEC §1).
 import type { PGlite } from "@electric-sql/pglite";
 import type pg from "pg";
 import { createHash } from "node:crypto";
-import type { Prisma, PrismaClient } from "../generated/prisma/client.js";
 import { UnavailableError } from "../domain/errors.js";
 
 /** A statement with positional parameters ($1, $2, …) and a stable name for server-side preparation. */
@@ -29,31 +24,52 @@ export interface SqlDriver extends SqlQueryable {
   transaction<T>(work: (q: SqlQueryable) => Promise<T>): Promise<T>;
 }
 
+/** SQL text spliced into a statement as is: only module constants, never input. */
+export class SqlText {
+  constructor(readonly text: string) {}
+}
+
+export const sqlText = (text: string): SqlText => new SqlText(text);
+
+interface Shape {
+  text: string;
+  name: string;
+  /** Which interpolations are parameters (the rest are SqlText). */
+  params: boolean[];
+}
+
 /** Per call site: a tagged template's strings array is the same object on every call. */
-const shapes = new WeakMap<TemplateStringsArray, { text: string; name: string }>();
+const shapes = new WeakMap<TemplateStringsArray, Shape>();
 
 /**
- * Tagged template: interpolations become parameters, never SQL text. The
- * statement text of one call site is always the same, so its name is too;
- * both are built once per call site.
+ * Tagged template: interpolations become parameters, never SQL text, except
+ * SqlText constants. The statement of one call site is always the same, so
+ * its text and name are built once per call site.
  */
 export function sql(strings: TemplateStringsArray, ...values: unknown[]): Statement {
   let shape = shapes.get(strings);
   if (shape === undefined) {
     let text = strings[0]!;
-    for (let i = 1; i < strings.length; i++) text += `$${i}${strings[i]}`;
-    shape = { text, name: `sa_${createHash("sha256").update(text).digest("hex").slice(0, 24)}` };
+    let n = 0;
+    const params = values.map((v) => !(v instanceof SqlText));
+    for (let i = 1; i < strings.length; i++) {
+      const v = values[i - 1];
+      text += (v instanceof SqlText ? v.text : `$${++n}`) + strings[i];
+    }
+    shape = { text, name: `sa_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`, params };
     shapes.set(strings, shape);
   }
-  return { text: shape.text, values, name: shape.name };
+  const params = shape.params;
+  return { text: shape.text, values: params.every(Boolean) ? values : values.filter((_, i) => params[i]), name: shape.name };
 }
 
-/** The pg pool's own "no connection free in time" error: load, not a bug (503). */
+/** Load, not bugs: no pooled connection free in time, or a lock wait past lock_timeout (503). */
 function translatePg(err: unknown): unknown {
-  const message = (err as { message?: unknown })?.message;
-  if (typeof message === "string" && /timeout exceeded when trying to connect/i.test(message)) {
+  const e = err as { message?: unknown; code?: unknown };
+  if (typeof e?.message === "string" && /timeout exceeded when trying to connect/i.test(e.message)) {
     return new UnavailableError("the database is busy; retry shortly", 1, err);
   }
+  if (e?.code === "55P03") return new UnavailableError("the database is busy; retry shortly", 1, err);
   return err;
 }
 
@@ -85,7 +101,7 @@ export function pgSqlDriver(pool: pg.Pool): SqlDriver {
       } catch (err) {
         // A connection that cannot roll back is not given back to the pool.
         await client.query("ROLLBACK").catch((e: unknown) => (broken = e));
-        throw err;
+        throw translatePg(err);
       } finally {
         client.release(broken instanceof Error ? broken : undefined);
       }
@@ -103,29 +119,4 @@ export function pgliteSqlDriver(db: PGlite): SqlDriver {
       return db.transaction((tx) => work({ query: async (s) => (await tx.query(s.text, s.values)).rows as never[] }));
     },
   };
-}
-
-/** Any PrismaClient, through its raw queries: correct everywhere, only slower. */
-export function prismaSqlDriver(prisma: PrismaClient): SqlDriver {
-  return {
-    query: (s) => prisma.$queryRawUnsafe(s.text, ...s.values),
-    transaction: (work) => prisma.$transaction((tx) => work(prismaTxQueryable(tx))),
-  };
-}
-
-/** Raw statements inside a Prisma interactive transaction. */
-export function prismaTxQueryable(tx: Prisma.TransactionClient): SqlQueryable {
-  return { query: (s) => tx.$queryRawUnsafe(s.text, ...s.values) };
-}
-
-const drivers = new WeakMap<PrismaClient, SqlDriver>();
-
-/** Records the native driver under a PrismaClient the database layer opened. */
-export function registerSqlDriver(prisma: PrismaClient, driver: SqlDriver): void {
-  drivers.set(prisma, driver);
-}
-
-/** The native driver under this PrismaClient, or Prisma's raw queries when none was registered. */
-export function sqlDriverFor(prisma: PrismaClient): SqlDriver {
-  return drivers.get(prisma) ?? prismaSqlDriver(prisma);
 }

@@ -11,8 +11,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 import pg from "pg";
 import t from "tap";
 import type { Statement, SqlQueryable } from "../../src/storage/sql-driver.js";
-import { issueSessionInOneCall, lockUserRow } from "../../src/storage/prisma/issue-sql.js";
-import { rotateDirect } from "../../src/storage/prisma/rotation-sql.js";
+import { insertSessionUnderCap, lockUserRow } from "../../src/storage/sessions/issue-sql.js";
+import { rotateFast } from "../../src/storage/sessions/fast-path-sql.js";
 import { freshPostgres } from "../fixtures/database.js";
 
 /** Records the statements a storage function sends, answering with rows that let it finish. */
@@ -50,7 +50,7 @@ async function statementsOfTheHotPath(): Promise<Array<{ what: string; statement
     for (const statement of r.statements) out.push({ what, statement });
   };
   await take("rotation", {}, (q) =>
-    rotateDirect(q, {
+    rotateFast(q, {
       now,
       tokenHash: randomBytes(32),
       transport: "bearer",
@@ -65,8 +65,8 @@ async function statementsOfTheHotPath(): Promise<Array<{ what: string; statement
   );
   await take("user lock", {}, (q) => lockUserRow(q, randomUUID()));
   const sessionId = randomUUID();
-  await take("issuance", { found: true, disabled: false, not_before: null, inserted: true }, (q) =>
-    issueSessionInOneCall(q, {
+  await take("issuance", { inserted: 3 }, (q) =>
+    insertSessionUnderCap(q, {
       now,
       maxLive: 10,
       session: {
@@ -90,26 +90,10 @@ t.test("the hot statements' generic plans on an empty database use the right ind
 
   const statements = await statementsOfTheHotPath();
   t.same([...new Set(statements.map((s) => s.what))], ["rotation", "user lock", "issuance"], "every hot statement was captured");
-  // Issuance is one call of sa_issue_session: its statements' plans come from
-  // auto_explain (nested statements, sent to this client as notices), while
-  // the call runs for a user that exists, so the count and inserts run too.
-  await client.query("INSERT INTO users (id, username, username_key, password_hash) VALUES ($1, 'plan', 'plan', 'x')", [userId]);
-  const notices: string[] = [];
-  client.on("notice", (n) => notices.push(n.message ?? ""));
-  await client.query("LOAD 'auto_explain'");
-  await client.query("SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice");
   for (const [i, { what, statement }] of statements.entries()) {
-    let plan: string;
-    if (what === "issuance") {
-      notices.length = 0;
-      await client.query({ text: statement.text, values: statement.values as unknown[] });
-      plan = notices.join("\n");
-      t.match(plan, /INSERT INTO audit_events/, "issuance: the function's own statements were explained");
-    } else {
-      await client.query(`PREPARE hot_${i} AS ${statement.text}`);
-      const rows = (await client.query<{ "QUERY PLAN": string }>(`EXPLAIN EXECUTE hot_${i}(${statement.values.map(literal).join(", ")})`)).rows;
-      plan = rows.map((r) => r["QUERY PLAN"]).join("\n");
-    }
+    await client.query(`PREPARE hot_${i} AS ${statement.text}`);
+    const rows = (await client.query<{ "QUERY PLAN": string }>(`EXPLAIN EXECUTE hot_${i}(${statement.values.map(literal).join(", ")})`)).rows;
+    const plan = rows.map((r) => r["QUERY PLAN"]).join("\n");
     t.notMatch(plan, /Seq Scan on (sessions|refresh_tokens|users)\b/, `${what}: no sequential scan of a growing table`);
     t.notMatch(plan, /sessions_revoked_at_idx/, `${what}: the revoked-sessions index (cleanup's) is not used`);
     if (what === "issuance") t.match(plan, /sessions_user_live_idx/, "issuance counts the user's live sessions through their own index");

@@ -1,10 +1,11 @@
 // The ordinary refresh: one statement that decides and writes the rotation
-// (SessionStore.rotateDirect), nothing read before it. These tests prove it
+// (SessionStore.rotateFast), nothing read before it. These tests prove it
 // rotates exactly when the locked path's rules find the ordinary rotation,
 // writes the same rows as the locked path it falls back to, and loses to a
 // revocation or a concurrent refresh that holds the session's lock.
 import pg from "pg";
 import t from "tap";
+import { lockWaiters } from "../fixtures/cluster.js";
 import type { LightMyRequestResponse } from "fastify";
 import { assessDeviceChange } from "../../src/domain/device.js";
 import { openSuccessor } from "../../src/domain/successor.js";
@@ -17,14 +18,15 @@ const UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Geck
 const FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
 const refresh = (app: TestApp["app"], token: string, headers: Record<string, string> = { "user-agent": UA }, remoteAddress?: string): Promise<LightMyRequestResponse> =>
-  app.inject({ method: "POST", url: "/refresh", payload: { refresh_token: token }, headers, ...(remoteAddress ? { remoteAddress } : {}) });
+  // A promise, not inject()'s lazy chain: the request starts at once.
+  Promise.resolve(app.inject({ method: "POST", url: "/refresh", payload: { refresh_token: token }, headers, ...(remoteAddress ? { remoteAddress } : {}) }));
 
 /** Records whether each attempt of the one-statement rotation rotated. */
 function spyRotations(ctx: TestApp): boolean[] {
   const store = ctx.services.sessionStore;
-  const original = store.rotateDirect;
+  const original = store.rotateFast;
   const outcomes: boolean[] = [];
-  store.rotateDirect = async (write) => {
+  store.rotateFast = async (write) => {
     const outcome = await original.call(store, write);
     outcomes.push(outcome !== null);
     return outcome;
@@ -93,11 +95,11 @@ for (const mode of MODES) {
     t.same(rotations, [true], "the first refresh rotated in one statement");
     // Force the locked path: the statement reports that it wrote nothing.
     const store = ctx.services.sessionStore;
-    const rotate = store.rotateDirect;
+    const rotate = store.rotateFast;
     let forced = 0;
-    store.rotateDirect = async () => (forced++, null);
+    store.rotateFast = async () => (forced++, null);
     const locked = await refresh(ctx.app, lockedSession.refresh_token);
-    store.rotateDirect = rotate;
+    store.rotateFast = rotate;
     t.equal(forced, 1, "the second refresh tried the statement and fell back");
     t.equal(direct.statusCode, 200);
     t.equal(locked.statusCode, 200);
@@ -231,7 +233,7 @@ t.test("postgres: a revocation holding the session's lock when the rotation arri
   await other.query("BEGIN");
   await other.query("UPDATE sessions SET revoked_at = now(), revoked_reason = 'admin', revoked_by = 'test' WHERE id = $1", [first.session_id]);
   const pending = refresh(ctx.app, first.refresh_token);
-  await new Promise((r) => setTimeout(r, 300));
+  await lockWaiters(other);
   t.equal(await settled(pending), false, "the rotation waits for the session's lock");
   await other.query("COMMIT");
   const res = await pending;
@@ -250,8 +252,9 @@ t.test("postgres: two refreshes queued behind the session's lock: one rotates, t
   await other.query("BEGIN");
   await other.query("SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE", [first.session_id]);
   const rotations = spyRotations(ctx);
-  const pending = [refresh(ctx.app, first.refresh_token), refresh(ctx.app, first.refresh_token)];
-  await new Promise((r) => setTimeout(r, 300));
+  // Two user agents of one device: two flights (refresh-flight.ts coalesces identical requests), both on the fast path.
+  const pending = [refresh(ctx.app, first.refresh_token), refresh(ctx.app, first.refresh_token, { "user-agent": `${UA} (second tab)` })];
+  await lockWaiters(other, 2);
   await other.query("COMMIT");
   const [a, b] = await Promise.all(pending);
 

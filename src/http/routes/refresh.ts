@@ -26,17 +26,26 @@ const RefreshBody = Type.Object(
  */
 export function registerRefresh(app: App, services: Services): void {
   const cookies = services.config.cookies;
+  // SPEC §3: the reuse grace is measured to when the request arrived, before any queueing in this process.
+  const arrivals = new WeakMap<object, Date>();
   app.post(
     "/refresh",
-    { schema: { body: RefreshBody, response: { 200: TokenResponse, ...errorResponses } } },
+    {
+      schema: { body: RefreshBody, response: { 200: TokenResponse, ...errorResponses } },
+      onRequest: (request, _reply, done) => {
+        arrivals.set(request, services.clock.now());
+        done();
+      },
+    },
     async (request, reply) => {
       void reply.header("cache-control", "no-store");
       const fromBody = request.body.refresh_token;
       const fromCookie = request.cookies[cookieNames(cookies.secure).refresh];
       const ctx = clientContext(request);
+      const arrivedAt = arrivals.get(request) ?? services.clock.now();
       const keys = [attemptKey.refreshIp(request.ip)];
       const refresh = (token: string, transport: "bearer" | "cookie") =>
-        withBackoff(services, "refresh", keys, ctx, () => services.sessions.refresh(token, transport, ctx));
+        withBackoff(services, "refresh", keys, ctx, () => services.sessions.refresh(token, transport, ctx, arrivedAt));
       if (fromBody !== undefined) return tokenBody(await refresh(fromBody, "bearer"));
       if (typeof fromCookie !== "string" || fromCookie.length === 0) {
         throw invalidRequest("a refresh_token (body) or the refresh cookie is required");

@@ -1,7 +1,7 @@
 import type { PrismaClient } from "../../generated/prisma/client.js";
 import type { AuditLog } from "../../domain/ports.js";
 import type { AuditEventInput } from "../../domain/types.js";
-import { truncate } from "./rows.js";
+import { truncate } from "../columns.js";
 
 export const auditData = (e: AuditEventInput, at: Date) => ({
   at,

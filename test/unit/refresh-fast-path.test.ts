@@ -1,6 +1,6 @@
 import t from "tap";
 import { hashToken } from "../../src/crypto/opaque-token.js";
-import { planDirectRotation } from "../../src/domain/direct-rotation.js";
+import { planFastRotation } from "../../src/domain/refresh-fast-path.js";
 import { openSuccessor } from "../../src/domain/successor.js";
 import { DAY, MINUTE } from "../fixtures/clock.js";
 
@@ -9,7 +9,7 @@ const now = new Date("2026-01-01T12:00:00Z");
 const device = { browser: "Chrome", os: "Linux", type: "desktop" };
 
 t.test("the direct rotation carries the request as given, the sliding candidates and a sealed successor", async (t) => {
-  const plan = planDirectRotation("presented", "cookie", { ip: "203.0.113.7", userAgent: "Chrome on Linux" }, device, now, policy);
+  const plan = planFastRotation("presented", "cookie", { ip: "203.0.113.7", userAgent: "Chrome on Linux" }, device, now, policy);
   const w = plan.write;
   t.same(Buffer.from(w.tokenHash), Buffer.from(hashToken("presented")), "the presented token is found by its hash");
   t.equal(w.transport, "cookie");
@@ -27,8 +27,8 @@ t.test("the direct rotation carries the request as given, the sliding candidates
 
 t.test("every plan has its own successor", async (t) => {
   const ctx = { ip: null, userAgent: null };
-  const a = planDirectRotation("presented", "bearer", ctx, device, now, policy);
-  const b = planDirectRotation("presented", "bearer", ctx, device, now, policy);
+  const a = planFastRotation("presented", "bearer", ctx, device, now, policy);
+  const b = planFastRotation("presented", "bearer", ctx, device, now, policy);
   t.not(a.successor, b.successor);
   t.not(a.write.successor.id, b.write.successor.id);
   t.equal(a.write.userAgent, null, "no user agent stays unknown");

@@ -5,69 +5,67 @@ import { AppError, invalidGrant, transportMismatch } from "./errors.js";
 import type { SessionStore, SessionTx } from "./ports.js";
 import { decideRefresh } from "./refresh-decision.js";
 import { revokeSessionInTx, type RevocationCommit } from "./revocation-entries.js";
-import type { SessionPolicy } from "./session-service.js";
-import { sessionState, slidingExpiries } from "./session-policy.js";
+import { sessionState, slidingExpiries, type SessionPolicy } from "./session-policy.js";
 import { openSuccessor, sealSuccessor } from "./successor.js";
-import type { ClientContext, DeviceInfo, SessionRecord, Transport } from "./types.js";
+import type { ClientContext, DeviceInfo, RefreshTokenRecord, SessionRecord, Transport } from "./types.js";
 
 /** How deep a replay within the grace window follows the rotation chain. */
 const MAX_CHAIN_WALK = 8;
 
-export interface LockedRefreshDeps {
+export interface LockedPathDeps {
   sessions: SessionStore;
   clock: Clock;
   policy: SessionPolicy;
   parseUserAgent: (userAgent: string | null) => DeviceInfo;
 }
 
-export type LockedRefreshOutcome =
-  | { kind: "ok"; session: SessionRecord; successor: string; now: Date }
+export type LockedPathOutcome =
+  /** `userNotBefore` was read under the session's lock: the only one the new token may be lifted to. */
+  | { kind: "ok"; session: SessionRecord; successor: string; now: Date; userNotBefore: Date | null }
   /** Refused; `revocations` were committed and must be published. */
   | { kind: "fail"; error: AppError; revocations: RevocationCommit };
 
+const refused = (error: AppError, revocations: RevocationCommit = []): LockedPathOutcome => ({ kind: "fail", error, revocations });
+
 /**
- * Every refresh that is not the ordinary rotation, decided inside one
- * transaction holding the session's row lock: grace replays converge on the
- * same successor (or the chain's live tip), reuse after the grace window
- * and device changes revoke, and ended sessions and mismatched transports
- * are refused. Also the fallback of an ordinary rotation that lost its
- * atomic claim to a concurrent request.
+ * The locked path of a refresh: everything that is not the ordinary
+ * rotation, decided inside one transaction holding the session's row lock.
+ * Grace replays converge on the same successor (or the chain's live tip),
+ * reuse after the grace window and device changes revoke, and ended
+ * sessions and mismatched transports are refused. Also the fallback of a
+ * fast-path rotation that lost its claim to a concurrent request.
  */
-export async function refreshUnderLock(
-  deps: LockedRefreshDeps,
+export async function refreshOnLockedPath(
+  deps: LockedPathDeps,
   refreshToken: string,
   transport: Transport,
   ctx: ClientContext,
-): Promise<LockedRefreshOutcome> {
+  arrivedAt: Date,
+): Promise<LockedPathOutcome> {
   const { sessions, clock, policy } = deps;
   return sessions.transaction(async (tx) => {
     const found = await tx.findRefreshTokenByHash(hashToken(refreshToken));
-    if (!found) return { kind: "fail" as const, error: invalidGrant(), revocations: [] };
+    if (!found) return refused(invalidGrant());
     const session = await tx.lockSession(found.sessionId);
     // Re-read under the lock: a concurrent refresh may have just committed.
     const token = await tx.findRefreshTokenById(found.id);
     const now = clock.now();
-    if (!session || !token) return { kind: "fail" as const, error: invalidGrant(), revocations: [] };
-    if (session.transport !== transport) return { kind: "fail" as const, error: transportMismatch(), revocations: [] };
-    if (sessionState(session, now) !== "live") {
-      return { kind: "fail" as const, error: invalidGrant("the session has ended", sessionState(session, now)), revocations: [] };
-    }
-    const decision = decideRefresh(token, now, policy.refreshReuseGraceMs);
-    if (decision.action === "expired") return { kind: "fail" as const, error: invalidGrant(), revocations: [] };
-    if (decision.action === "reuse") {
-      const revocations = await revokeSessionInTx(tx, session, now, "refresh_reuse", "system");
-      await tx.audit({ type: "refresh_reuse_detected", actor: "anonymous", userId: session.userId, sessionId: session.id, ...ctx, detail: { token_id: token.id } }, now);
-      return { kind: "fail" as const, error: invalidGrant("refresh token reuse detected; the session is revoked"), revocations };
-    }
+    if (!session || !token) return refused(invalidGrant());
+    if (session.transport !== transport) return refused(transportMismatch());
+    const state = sessionState(session, now);
+    if (state !== "live") return refused(invalidGrant("the session has ended", state));
+    const decision = decideRefresh(token, now, arrivedAt, policy.refreshReuseGraceMs);
+    if (decision.action === "expired") return refused(invalidGrant());
+    if (decision.action === "reuse") return reuseDetected(tx, session, token, ctx, now);
 
     const device = deps.parseUserAgent(ctx.userAgent);
     const change = assessDeviceChange({ device: session.device, ip: session.lastIp }, { device, ip: ctx.ip }, policy.deviceChangePolicy);
     if (change.changes.length > 0) {
-      await tx.audit({ type: "device_change", actor: "anonymous", userId: session.userId, sessionId: session.id, ...ctx, detail: { ...change, before: { ...session.device, ip: session.lastIp }, after: { ...device, ip: ctx.ip } } }, now);
+      const detail = { ...change, before: { ...session.device, ip: session.lastIp }, after: { ...device, ip: ctx.ip } };
+      await tx.audit({ type: "device_change", actor: "anonymous", userId: session.userId, sessionId: session.id, ...ctx, detail }, now);
     }
     if (change.action === "revoke") {
-      const revocations = await revokeSessionInTx(tx, session, now, "device_change", "system");
-      return { kind: "fail" as const, error: invalidGrant("the session was ended because the device changed"), revocations };
+      return refused(invalidGrant("the session was ended because the device changed"), await revokeSessionInTx(tx, session, now, "device_change", "system"));
     }
 
     let successor: string;
@@ -93,15 +91,11 @@ export async function refreshUnderLock(
       await tx.audit({ type: "refresh", actor: `user:${session.userId}`, userId: session.userId, sessionId: session.id, ...ctx, detail: { token_id: token.id } }, now);
     } else {
       const tip = await chainTip(tx, refreshToken, token.id, token.successorSealed!);
-      if (!tip) {
-        const revocations = await revokeSessionInTx(tx, session, now, "refresh_reuse", "system");
-        return { kind: "fail" as const, error: invalidGrant("refresh token reuse detected; the session is revoked"), revocations };
-      }
+      if (!tip) return reuseDetected(tx, session, token, ctx, now);
       successor = tip;
     }
-    const { accessExpiresAt } = slidingExpiries(session.absoluteExpiresAt, now, policy);
-    const updated: SessionRecord = {
-      ...session,
+    const { accessExpiresAt } = slidingExpiries(session.absoluteExpiresAt, now, policy, idleExpiresAt);
+    const patch = {
       lastSeenAt: now,
       lastIp: ctx.ip,
       userAgent: ctx.userAgent ?? session.userAgent,
@@ -111,18 +105,17 @@ export async function refreshUnderLock(
       deviceFlagged: session.deviceFlagged || change.action === "flag",
       deviceScore: Math.max(session.deviceScore, change.score),
     };
-    await tx.updateSession(session.id, {
-      lastSeenAt: updated.lastSeenAt,
-      lastIp: updated.lastIp,
-      userAgent: updated.userAgent,
-      device: updated.device,
-      idleExpiresAt: updated.idleExpiresAt,
-      accessExpiresAt: updated.accessExpiresAt,
-      deviceFlagged: updated.deviceFlagged,
-      deviceScore: updated.deviceScore,
-    });
-    return { kind: "ok" as const, session: updated, successor, now };
+    await tx.updateSession(session.id, patch);
+    const userNotBefore = await tx.userNotBefore(session.userId);
+    return { kind: "ok" as const, session: { ...session, ...patch }, successor, now, userNotBefore };
   });
+}
+
+/** A spent token presented again outside the grace window, or with no live chain to replay: theft, the session ends. */
+async function reuseDetected(tx: SessionTx, session: SessionRecord, token: RefreshTokenRecord, ctx: ClientContext, now: Date): Promise<LockedPathOutcome> {
+  const revocations = await revokeSessionInTx(tx, session, now, "refresh_reuse", "system");
+  await tx.audit({ type: "refresh_reuse_detected", actor: "anonymous", userId: session.userId, sessionId: session.id, ...ctx, detail: { token_id: token.id } }, now);
+  return refused(invalidGrant("refresh token reuse detected; the session is revoked"), revocations);
 }
 
 /** Follows sealed successors from a rotated token to the live tip of its chain. */

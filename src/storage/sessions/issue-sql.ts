@@ -1,0 +1,88 @@
+// Issuance in SQL: the user's row lock, then the capped insert of a session,
+// its first refresh token and its audit row. Every parameter carries an
+// explicit cast: neither driver sends parameter types.
+import type { IssueAttempt, NewSessionWrite } from "../../domain/ports.js";
+import type { UserRecord } from "../../domain/types.js";
+import { COLUMN, truncate } from "../columns.js";
+import { sql, type SqlDriver, type SqlQueryable } from "../sql-driver.js";
+import { toUserRecord, type UserRow } from "./session-rows.js";
+
+/** Locks the user row and reads it in the same round trip. */
+export async function lockUserRow(q: SqlQueryable, userId: string): Promise<UserRecord | null> {
+  const rows = await q.query<UserRow>(sql`
+    SELECT id, username, password_hash, disabled, not_before, created_at FROM users WHERE id = ${userId}::uuid FOR UPDATE`);
+  return rows[0] ? toUserRecord(rows[0]) : null;
+}
+
+/**
+ * Inserts a new session, its first refresh token and its audit row only
+ * while the user has fewer than `maxLive` live sessions. It must follow the
+ * user's row lock in the same transaction: in READ COMMITTED this statement
+ * takes its snapshot after the lock was granted, so the count sees every
+ * session committed before, and the transaction's own evictions.
+ *
+ * The count stops at the cap and is ordered like sessions_user_live_idx.
+ * sessions_revoked_at_idx holds revoked sessions only (cleanup's index): as
+ * a full index, the generic plan Postgres caches for the count on a fresh
+ * database took it and counted every live session of every user
+ * (test/integration/query-plans.test.ts).
+ */
+export async function insertSessionUnderCap(q: SqlQueryable, w: NewSessionWrite): Promise<boolean> {
+  const { session: s, refreshToken: t, audit: a } = w;
+  if (s.revokedAt !== null || t.parentId !== null || t.rotatedAt !== null || t.successorSealed !== null) {
+    throw new Error("insertSessionUnderCap writes new sessions only");
+  }
+  const rows = await q.query<{ inserted: number }>(sql`
+    WITH room AS (
+      SELECT 1 WHERE (
+        SELECT count(*) FROM (
+          SELECT 1 FROM sessions
+          WHERE user_id = ${s.userId}::uuid AND revoked_at IS NULL
+            AND idle_expires_at > ${w.now}::timestamptz AND absolute_expires_at > ${w.now}::timestamptz
+          ORDER BY created_at
+          LIMIT ${w.maxLive}::int
+        ) AS counted
+      ) < ${w.maxLive}::int
+    ), session AS (
+      INSERT INTO sessions (id, user_id, transport, created_at, last_seen_at, idle_expires_at, absolute_expires_at,
+                            access_expires_at, created_ip, last_ip, user_agent, ua_browser, ua_os, ua_device,
+                            device_flagged, device_score)
+      SELECT ${s.id}::uuid, ${s.userId}::uuid, ${s.transport}::varchar, ${s.createdAt}::timestamptz, ${s.lastSeenAt}::timestamptz,
+             ${s.idleExpiresAt}::timestamptz, ${s.absoluteExpiresAt}::timestamptz, ${s.accessExpiresAt}::timestamptz,
+             ${truncate(s.createdIp, COLUMN.ip)}::varchar, ${truncate(s.lastIp, COLUMN.ip)}::varchar,
+             ${truncate(s.userAgent, COLUMN.userAgent)}::varchar, ${truncate(s.device.browser, COLUMN.uaBrowser)}::varchar,
+             ${truncate(s.device.os, COLUMN.uaOs)}::varchar, ${truncate(s.device.type, COLUMN.uaDevice)}::varchar,
+             ${s.deviceFlagged}::boolean, ${s.deviceScore}::int
+      FROM room
+      RETURNING id
+    ), token AS (
+      INSERT INTO refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at, ip, user_agent)
+      SELECT ${t.id}::uuid, session.id, ${t.hash}::bytea, NULL, ${t.createdAt}::timestamptz, ${t.expiresAt}::timestamptz,
+             ${truncate(t.ip, COLUMN.ip)}::varchar, ${truncate(t.userAgent, COLUMN.userAgent)}::varchar
+      FROM session
+      RETURNING id
+    ), audited AS (
+      INSERT INTO audit_events (at, type, actor, user_id, session_id, ip, user_agent, detail)
+      SELECT ${w.now}::timestamptz, ${a.type}::varchar, ${a.actor.slice(0, COLUMN.actor)}::varchar, ${s.userId}::uuid, session.id,
+             ${truncate(a.ip ?? null, COLUMN.ip)}::varchar, ${truncate(a.userAgent ?? null, COLUMN.userAgent)}::varchar,
+             ${JSON.stringify(a.detail ?? {})}::jsonb
+      FROM session
+      RETURNING id
+    )
+    SELECT (SELECT count(*) FROM session)::int + (SELECT count(*) FROM token)::int + (SELECT count(*) FROM audited)::int AS inserted`);
+  const inserted = rows[0]?.inserted ?? 0;
+  if (inserted !== 0 && inserted !== 3) throw new Error("an issuance wrote part of its rows");
+  return inserted === 3;
+}
+
+/**
+ * The common issuance: one short transaction that locks the user and writes
+ * only for an existing, enabled user below the cap.
+ */
+export function issueSession(driver: SqlDriver, w: NewSessionWrite): Promise<IssueAttempt> {
+  return driver.transaction(async (q) => {
+    const user = await lockUserRow(q, w.session.userId);
+    if (!user || user.disabled) return { user, inserted: false };
+    return { user, inserted: await insertSessionUnderCap(q, w) };
+  });
+}

@@ -1,0 +1,93 @@
+// Rows of the session aggregate as the SQL of this folder reads them, and
+// their domain records. Column names are the migrations' (snake_case).
+import type { RefreshTokenRecord, SessionRecord, Transport, UserRecord } from "../../domain/types.js";
+
+export const SESSION_COLUMNS = `s.id, s.user_id, s.transport, s.created_at, s.last_seen_at, s.idle_expires_at, s.absolute_expires_at,
+  s.access_expires_at, s.created_ip, s.last_ip, s.user_agent, s.ua_browser, s.ua_os, s.ua_device, s.device_flagged,
+  s.device_score, s.revoked_at, s.revoked_reason, s.revoked_by`;
+
+export interface SessionRow {
+  id: string;
+  user_id: string;
+  transport: string;
+  created_at: Date;
+  last_seen_at: Date;
+  idle_expires_at: Date;
+  absolute_expires_at: Date;
+  access_expires_at: Date;
+  created_ip: string | null;
+  last_ip: string | null;
+  user_agent: string | null;
+  ua_browser: string | null;
+  ua_os: string | null;
+  ua_device: string | null;
+  device_flagged: boolean;
+  device_score: number;
+  revoked_at: Date | null;
+  revoked_reason: string | null;
+  revoked_by: string | null;
+}
+
+export const toSessionRecord = (r: SessionRow): SessionRecord => ({
+  id: r.id,
+  userId: r.user_id,
+  transport: r.transport as Transport,
+  createdAt: r.created_at,
+  lastSeenAt: r.last_seen_at,
+  idleExpiresAt: r.idle_expires_at,
+  absoluteExpiresAt: r.absolute_expires_at,
+  accessExpiresAt: r.access_expires_at,
+  createdIp: r.created_ip,
+  lastIp: r.last_ip,
+  userAgent: r.user_agent,
+  device: { browser: r.ua_browser, os: r.ua_os, type: r.ua_device },
+  deviceFlagged: r.device_flagged,
+  deviceScore: r.device_score,
+  revokedAt: r.revoked_at,
+  revokedReason: r.revoked_reason,
+  revokedBy: r.revoked_by,
+});
+
+export const TOKEN_COLUMNS = "t.id, t.session_id, t.parent_id, t.created_at, t.expires_at, t.rotated_at, t.successor_sealed, t.ip, t.user_agent";
+
+export interface TokenRow {
+  id: string;
+  session_id: string;
+  parent_id: string | null;
+  created_at: Date;
+  expires_at: Date;
+  rotated_at: Date | null;
+  successor_sealed: Uint8Array | null;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export const toRefreshTokenRecord = (r: TokenRow): RefreshTokenRecord => ({
+  id: r.id,
+  sessionId: r.session_id,
+  parentId: r.parent_id,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+  rotatedAt: r.rotated_at,
+  successorSealed: r.successor_sealed,
+  ip: r.ip,
+  userAgent: r.user_agent,
+});
+
+export interface UserRow {
+  id: string;
+  username: string;
+  password_hash: string;
+  disabled: boolean;
+  not_before: Date | null;
+  created_at: Date;
+}
+
+export const toUserRecord = (u: UserRow): UserRecord => ({
+  id: u.id,
+  username: u.username,
+  passwordHash: u.password_hash,
+  disabled: u.disabled,
+  notBefore: u.not_before,
+  createdAt: u.created_at,
+});
