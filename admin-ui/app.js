@@ -38,7 +38,7 @@ async function api(method, path, body) {
   });
   if (res.status === 401) {
     sessionStorage.removeItem(CREDS);
-    render();
+    void render();
     throw new Error("the client credentials were refused");
   }
   const data = res.status === 204 ? null : await res.json();
@@ -67,7 +67,7 @@ function signInView() {
       await api("GET", "/admin/keys");
       say("Signed in.");
       location.hash = "#/users";
-      render();
+      void render();
     } catch (err) {
       sessionStorage.removeItem(CREDS);
       say(`Sign-in failed: ${err.message}`, true);
@@ -115,14 +115,14 @@ async function userView(id, params) {
   revokeAll.addEventListener("click", async () => {
     await api("DELETE", `/admin/users/${id}/sessions`);
     say("All sessions of this user were revoked.");
-    render();
+    void render();
   });
   const rows = sessions.map((s) => {
     const revoke = h("button", { type: "button", class: "danger", "data-session": s.id }, "Revoke");
     revoke.addEventListener("click", async () => {
       await api("DELETE", `/admin/sessions/${s.id}`);
       say(`Session ${s.id} was revoked.`);
-      render();
+      void render();
     });
     const history = h("details", {}, h("summary", {}, "Refresh history"));
     history.addEventListener("toggle", async () => {
@@ -196,7 +196,7 @@ async function keysView() {
   rotate.addEventListener("click", async () => {
     const k = await api("POST", "/admin/keys/rotate");
     say(`Key ${k.kid} is published and signs from ${when(k.activates_at)}.`);
-    render();
+    void render();
   });
   const rows = keys.map((k) => h("tr", {}, h("td", { class: "mono" }, k.kid), h("td", {}, k.alg), h("td", {}, k.state), h("td", {}, when(k.activates_at)), h("td", {}, when(k.retired_at)), h("td", {}, when(k.expires_at))));
   return h(
@@ -231,7 +231,7 @@ async function render() {
 document.getElementById("sign-out").addEventListener("click", () => {
   sessionStorage.removeItem(CREDS);
   say("Signed out.");
-  render();
+  void render();
 });
 window.addEventListener("hashchange", render);
-render();
+void render();

@@ -1,12 +1,18 @@
-// Runs the suite: type check, then tap. tap's machine-readable summary is a
-// comment line; this repeats it as the plain "N passed, N failed" line that
-// CI reads, and exits with tap's exit code.
+// Runs the suite: type check, lint and format check, then tap, then the
+// domain's coverage check. tap's machine-readable summary is a comment line;
+// this repeats it as the plain "N passed, N failed" line that CI reads, and
+// exits with tap's exit code (or the first failing step's).
 import { spawn, spawnSync } from "node:child_process";
 
-const tsc = spawnSync("npx", ["--no-install", "tsc", "-p", "tsconfig.json", "--noEmit"], { stdio: "inherit" });
-if (tsc.status !== 0) {
-  console.log("typecheck: 0 passed, 1 failed");
-  process.exit(tsc.status ?? 1);
+for (const [step, args] of [
+  ["typecheck", ["tsc", "-p", "tsconfig.json", "--noEmit"]],
+  ["lint", ["biome", "lint", "--reporter=summary", "."]],
+]) {
+  const r = spawnSync("npx", ["--no-install", ...args], { stdio: "inherit" });
+  if (r.status !== 0) {
+    console.log(`${step}: 0 passed, 1 failed`);
+    process.exit(r.status ?? 1);
+  }
 }
 
 const child = spawn("npx", ["--no-install", "tap", ...process.argv.slice(2)], { stdio: ["inherit", "pipe", "inherit"] });
@@ -20,5 +26,10 @@ child.stdout.on("data", (chunk) => {
 });
 child.on("close", (code) => {
   if (summary) console.log(`\ntests: ${summary.pass} passed, ${summary.fail} failed, ${summary.skip} skipped`);
+  // A filtered run (file arguments) covers only part of the domain: the check is for the whole suite.
+  if (code === 0 && process.argv.length <= 2) {
+    const coverage = spawnSync("node", ["scripts/coverage-check.mjs"], { stdio: "inherit" });
+    process.exit(coverage.status ?? 1);
+  }
   process.exit(code ?? 1);
 });

@@ -159,7 +159,7 @@ export class ClientService {
     if (!CLIENT_ID.test(id)) throw invalidRequest("ADMIN_CLIENT_ID must be 1-64 characters of A-Z a-z 0-9 . _ ~ -");
     const now = this.deps.clock.now();
     const existing = await this.deps.store.findLive(id);
-    if (existing && existing.scopes.includes("admin") && (await this.deps.secrets.verify(existing.secretHash, secret))) return;
+    if (existing?.scopes.includes("admin") && (await this.deps.secrets.verify(existing.secretHash, secret))) return;
     await this.deps.store.upsert({
       id,
       name: existing?.name ?? "admin (ADMIN_CLIENT_ID)",

@@ -7,7 +7,7 @@ import { RefreshFlights } from "./refresh-flight.js";
 import { refreshOnLockedPath } from "./refresh-locked-path.js";
 import type { AccessTokenSigner, AuditLog, NewSessionWrite, PasswordHasher, RevocationPublisher, RotatedSession, SessionStore, SessionTx, UserStore } from "./ports.js";
 import { initialExpiries, secondsUntil, type SessionPolicy } from "./session-policy.js";
-import type { AuditEventInput, ClientContext, DeviceInfo, SessionRecord, Transport, UserRecord } from "./types.js";
+import type { ClientContext, DeviceInfo, SessionRecord, Transport, UserRecord } from "./types.js";
 import { normalizeUsername } from "./usernames.js";
 import { revokeSessionInTx, type RevocationCommit } from "./revocation-entries.js";
 

@@ -13,7 +13,7 @@ let verifier: Verifier;
 
 t.before(async () => {
   // Refreshes that fail after a revocation are expected here; they must not block the address.
-  cluster = await startCluster(t, 3, { RATE_LIMIT_REFRESH_PER_IP: "100000", RATE_LIMIT_LOGIN_PER_IP: "100000" });
+  cluster = await startCluster(t, 3, { RATE_LIMIT_REFRESH_PER_IP: "100000", RATE_LIMIT_LOGIN_PER_IP: "100000", REFRESH_REUSE_GRACE: "3s" });
   const reader = await createClient(cluster.instances[0]!.services, ["revocations:read"]);
   const address = await cluster.instances[0]!.app.listen({ host: "127.0.0.1", port: 0 });
   verifier = createVerifier({
@@ -193,6 +193,24 @@ t.test("200 concurrent refreshes of one token over three instances converge on o
   t.equal(successors.size, 1, "one successor for all of them");
   const next = await refresh(a!, [...successors][0]);
   t.equal(next.statusCode, 200, "the chain goes on");
+});
+
+t.test("retries that arrived within the grace but were processed after it converge instead of revoking", async (t) => {
+  const [a] = cluster.instances;
+  const { sessions } = await loginSessions(a!, 1);
+  const blocker = await sqlClient(t, cluster.url);
+  await blocker.query("BEGIN");
+  await blocker.query("SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE", [sessions[0]!.sid]);
+  // 40 parallel retries arrive together and queue behind the held lock, one attempt per instance.
+  const pending = Array.from({ length: 40 }, (_, i) => refresh(cluster.instances[i % 3]!, sessions[0]!.refresh));
+  await lockWaiters(blocker, 3);
+  cluster.base.advance(5_000); // processed well after the 3 s grace
+  await blocker.query("COMMIT");
+  const answers = await Promise.all(pending);
+  t.same([...new Set(answers.map((r) => r.statusCode))], [200], "every retry converged");
+  t.equal(new Set(answers.map((r) => r.json().refresh_token)).size, 1, "on one successor");
+  const session = await cluster.instances[0]!.services.sessionStore.findSession(sessions[0]!.sid);
+  t.equal(session?.revokedAt, null, "the session was not revoked as a theft");
 });
 
 function sidOf(token: string): string {

@@ -23,6 +23,7 @@ const postgresTarget = () => {
   return { host: u.hostname, port: Number(u.port || 5432) };
 };
 
+// biome-ignore lint/suspicious/noExplicitAny: answers are arbitrary JSON, inspected field by field
 type Timed = { res: Answer & { json(): any }; ms: number } | { res: null; ms: number };
 
 /** Status, Retry-After and (for errors only: a 200 carries tokens) the body. */

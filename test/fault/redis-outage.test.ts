@@ -20,6 +20,7 @@ interface Revoked {
   sentAt: number;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: answers are arbitrary JSON, inspected field by field
 type Reply = Answer & { json(): any };
 
 const WORKERS = 12;

@@ -6,7 +6,7 @@ const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secr
 const admin = { authorization: basic(ADMIN.id, ADMIN.secret) };
 
 t.test("admin API: users, sessions with refresh history, revocation, clients, keys, audit", async (t) => {
-  const { app, createUser, login } = await testApp(t, "postgres", { env: { ADMIN_CLIENT_ID: ADMIN.id, ADMIN_CLIENT_SECRET: ADMIN.secret } });
+  const { app, login } = await testApp(t, "postgres", { env: { ADMIN_CLIENT_ID: ADMIN.id, ADMIN_CLIENT_SECRET: ADMIN.secret } });
 
   const created = await app.inject({ method: "POST", url: "/admin/users", headers: admin, payload: { username: "Linus", password: "a good long password" } });
   t.equal(created.statusCode, 201);

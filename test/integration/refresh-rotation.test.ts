@@ -93,6 +93,22 @@ for (const mode of MODES) {
     t.equal(late.json().error, "invalid_grant");
   });
 
+  t.test(`${mode}: an access token never outlives the session's idle expiry, a grace replay's neither`, async (t) => {
+    const { app, clock, createUser, login } = await testApp(t, mode, { env: { REFRESH_TOKEN_TTL: "1h", ACCESS_TOKEN_TTL: "1h", REFRESH_REUSE_GRACE: "10s" } });
+    const user = await createUser();
+    const first = (await login(user.username, user.password)).json();
+    clock.advance(10 * 60 * SECOND);
+    const rotated = (await refresh(app, first.refresh_token)).json();
+    clock.advance(5 * SECOND);
+    const replay = await refresh(app, first.refresh_token);
+    t.equal(replay.statusCode, 200, "a retry within the grace converges");
+    t.equal(replay.json().refresh_token, rotated.refresh_token);
+    const exp = JSON.parse(Buffer.from(replay.json().access_token.split(".")[1], "base64url").toString()).exp as number;
+    const idleExpiry = Math.floor(clock.now().getTime() / 1000) + replay.json().refresh_expires_in;
+    t.ok(exp <= idleExpiry, `exp ${exp} is not past the idle expiry ${idleExpiry}`);
+    t.equal(replay.json().expires_in, replay.json().refresh_expires_in, "the access lifetime was cut to the idle expiry");
+  });
+
   t.test(`${mode}: no refresh extends a session past its absolute wall`, async (t) => {
     const { app, clock, createUser, login } = await testApp(t, mode, {
       env: { REFRESH_TOKEN_TTL: "1h", SESSION_MAX_LIFETIME: "3h", ACCESS_TOKEN_TTL: "10m" },

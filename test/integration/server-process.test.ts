@@ -16,7 +16,7 @@ function run(env: Record<string, string>, untilLine?: RegExp) {
   const seen = new Promise<void>((resolve) => {
     const onData = (d: Buffer) => {
       out += d.toString();
-      if (untilLine && untilLine.test(out)) resolve();
+      if (untilLine?.test(out)) resolve();
     };
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);

@@ -88,6 +88,7 @@ t.test("a token naming an unknown kid is rejected after one reload attempt", asy
 });
 
 t.test("a kid carrying a path or an injection string is just an unknown kid", async (t) => {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a log4shell-style kid, on purpose
   for (const injected of ["../../../../etc/passwd", "' OR '1'='1", "${jndi:ldap://x}", "kid\u0000null"]) {
     const err = await rejection(await forge({}, { kid: injected }));
     t.match(err, { code: "invalid_token", description: /unknown key/ }, JSON.stringify(injected));

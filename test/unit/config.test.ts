@@ -41,3 +41,8 @@ t.test("a short key-encryption key is refused", async (t) => {
   t.throws(() => loadConfig({ KEY_ENCRYPTION_KEY: "short" }), ConfigError);
   t.throws(() => loadConfig({ ADMIN_CLIENT_ID: "admin" }), ConfigError, "admin id without secret");
 });
+
+t.test("an access lifetime longer than the idle lifetime is refused at start (SPEC §2)", async (t) => {
+  t.throws(() => loadConfig({ ACCESS_TOKEN_TTL: "2h", REFRESH_TOKEN_TTL: "1h" }), /ACCESS_TOKEN_TTL must not be longer than REFRESH_TOKEN_TTL/);
+  t.equal(loadConfig({ ACCESS_TOKEN_TTL: "1h", REFRESH_TOKEN_TTL: "1h" }).tokens.accessTokenTtlMs, 3_600_000, "equal lifetimes are allowed");
+});

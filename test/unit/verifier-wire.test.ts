@@ -45,11 +45,10 @@ t.test("SSE: an event without data is not dispatched; an unfinished one is dropp
 });
 
 t.test("SSE: a byte order mark, a space after the colon only once, retry and NUL ids", async (t) => {
-  let retry: number | undefined;
   const events: SseEvent[] = [];
   const p = new SseParser((e) => events.push(e));
   p.push("\uFEFFdata:  two spaces\nid: ok\n\nid: bad\0id\nretry: 1500\nretry: soon\ndata: b\n\n");
-  retry = p.retryMs;
+  const retry = p.retryMs;
   t.same(events, [
     { event: "message", data: " two spaces", id: "ok" },
     { event: "message", data: "b", id: "ok" },

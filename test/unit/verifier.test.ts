@@ -12,7 +12,6 @@ import {
   TokenRevokedError,
   TransportMismatchError,
   VerifierError,
-  type Verifier,
   type VerifierOptions,
 } from "../../src/verifier/index.js";
 import { FakeClock, MINUTE, SECOND } from "../fixtures/clock.js";
@@ -348,7 +347,7 @@ t.test("a cursor the server forgot (410 Gone) leads to a full reload", async (t)
 });
 
 t.test("a heartbeat whose cursor is not the client's makes it catch up by polling", async (t) => {
-  const { peer, verifier } = await setup(t, { verifier: { pollIntervalMs: 60 * SECOND } });
+  const { peer } = await setup(t, { verifier: { pollIntervalMs: 60 * SECOND } });
   const before = peer.counts.since;
   peer.heartbeatCursor = "999999";
   await eventually(async () => {

@@ -44,7 +44,7 @@ export function createRevocationOutbox(prisma: PrismaClient) {
       // The sequence, not max(id): pruned rows must not make a cursor look unknown.
       const rows = await prisma.$queryRaw<Array<{ last_value: bigint; is_called: boolean }>>`SELECT last_value, is_called FROM revocations_id_seq`;
       const r = rows[0];
-      return r && r.is_called ? BigInt(r.last_value) : 0n;
+      return r?.is_called ? BigInt(r.last_value) : 0n;
     },
   } satisfies RevocationLog & Record<string, unknown>;
 }
