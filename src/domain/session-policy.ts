@@ -17,7 +17,7 @@ export type SessionState = "live" | "revoked" | "idle_expired" | "absolute_expir
 
 /**
  * A session's validity is a pure function of the row and the time, checked
- * on every use, not only at refresh (LESSONS: lazily checked timeouts).
+ * on every use, not only at refresh (docs/lessons.md, "Lifetimes and limits").
  */
 export function sessionState(session: Pick<SessionRecord, "revokedAt" | "idleExpiresAt" | "absoluteExpiresAt">, now: Date): SessionState {
   if (session.revokedAt !== null) return "revoked";

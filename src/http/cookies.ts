@@ -33,7 +33,7 @@ export function setSessionCookies(reply: FastifyReply, tokens: IssuedTokens, set
   void reply.setCookie(names.csrf, randomBytes(32).toString("base64url"), { ...base, httpOnly: false, path: "/", maxAge: tokens.refreshExpiresIn });
 }
 
-/** Clears the session cookies: a refresh that failed for good must not loop (LESSONS: cookies). */
+/** Clears the session cookies: a refresh that failed for good must not loop (docs/lessons.md, "Cookies and headers"). */
 export function clearSessionCookies(reply: FastifyReply, settings: CookieSettings): void {
   const names = cookieNames(settings.secure);
   const base = { secure: settings.secure, sameSite: settings.sameSite } as const;
