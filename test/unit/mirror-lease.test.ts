@@ -145,16 +145,17 @@ t.test("a revoker waits for every other lease holder's acknowledgement", async (
   waiter.acknowledged(ticket.tag, "c");
   const started = performance.now();
   await done;
-  t.ok(performance.now() - started < 50, "ends as soon as the last holder acknowledged (it never waits for itself)");
+  t.ok(performance.now() - started < 1_000, "ends as soon as the last holder acknowledged, long before the 5 s leases (it never waits for itself)");
 });
 
 t.test("a holder that never acknowledges is waited for only until its lease runs out", async (t) => {
-  const { waiter } = waiterWith([{ id: "silent", remainingMs: 120 }]);
+  const { waiter } = waiterWith([{ id: "silent", remainingMs: 120 }, { id: "acked", remainingMs: 5_000 }]);
   const ticket = waiter.ticket();
+  waiter.acknowledged(ticket.tag, "acked");
   const started = performance.now();
   await waiter.settle(ticket);
   const took = performance.now() - started;
-  t.ok(took >= 115 && took < 400, `waited out the lease (${took.toFixed(0)} ms)`);
+  t.ok(took >= 115 && took < 1_000, `waited out the silent holder's lease, not the other's 5 s (${took.toFixed(0)} ms)`);
 });
 
 t.test("a registry younger than a lease may have lost leases: the revoker waits them out", async (t) => {
@@ -163,7 +164,7 @@ t.test("a registry younger than a lease may have lost leases: the revoker waits 
   const started = performance.now();
   await waiter.settle(ticket);
   const took = performance.now() - started;
-  t.ok(took >= 145 && took < 450, `waited for the rest of a lease since the registry was born (${took.toFixed(0)} ms)`);
+  t.ok(took >= 145 && took < 1_000, `waited for the rest of a lease since the registry was born (${took.toFixed(0)} ms)`);
 });
 
 t.test("when the registry cannot be read the revoker waits a whole lease", async (t) => {
@@ -185,5 +186,5 @@ t.test("with no other holders and an old registry the revoker does not wait", as
   const { waiter } = waiterWith([{ id: "self", remainingMs: 5_000 }]);
   const started = performance.now();
   await waiter.settle(waiter.ticket());
-  t.ok(performance.now() - started < 30);
+  t.ok(performance.now() - started < 1_000, "not its own 5 s lease");
 });
