@@ -39,6 +39,7 @@ for (const mode of MODES) {
       t.equal(res.headers["x-auth-claims"], undefined, "no custom claims, no header");
       t.equal(res.headers["cache-control"], "no-store");
     }
+    t.equal((await ask(ctx.app, { authorization: `Bearer ${login.access_token}` }, "GET", "/forward-auth/api/orders/7?x=1")).statusCode, 200, "Envoy: the original path after /forward-auth");
     // Gateways forward the original Content-Type without the body: that is no error.
     const bodiless = await ctx.app.inject({ method: "POST", url: "/forward-auth", headers: { authorization: `Bearer ${login.access_token}`, "content-type": "application/json" } });
     t.equal(bodiless.statusCode, 200, "a declared JSON body that is empty");

@@ -31,7 +31,7 @@ export function registerForwardAuth(app: App, deps: { forwardAuth: ForwardAuth; 
       payload.once("end", () => done(null, undefined));
       payload.once("error", (err) => done(err, undefined));
     });
-    scope.all("/forward-auth", async (request, reply) => {
+    const handler = async (request: FastifyRequest, reply: FastifyReply) => {
       void reply.header("cache-control", "no-store");
       const token = presentedAccessToken(request, cookies);
       if (token === "malformed") {
@@ -54,7 +54,10 @@ export function registerForwardAuth(app: App, deps: { forwardAuth: ForwardAuth; 
         case "forbidden":
           return reply.status(403).send({ error: "forbidden", error_description: "the CSRF header or the Origin is missing or wrong" });
       }
-    });
+    };
+    scope.all("/forward-auth", handler);
+    // Envoy's ext_authz prefixes the original path with its path_prefix.
+    scope.all("/forward-auth/*", handler);
   });
 }
 
