@@ -65,6 +65,9 @@ for (const mode of MODES) {
     await refused({ authorization: `Bearer ${login.access_token.slice(0, -4)}AAAA` }, invalid, "a tampered signature");
     await refused({ authorization: `Bearer ${login.refresh_token}` }, invalid, "a refresh token is no access token");
     await refused({ authorization: "Basic dXNlcjpwYXNz" }, invalid, "an Authorization header that is not Bearer");
+    await refused({ authorization: `Bearer ${"a".repeat(5000)}` }, invalid, "an oversize token");
+    await refused({ authorization: "Bearer " }, invalid, "an empty bearer token");
+    await refused({ cookie: "sa_access=%ZZ%00; sa_csrf=x" }, invalid, "a mangled cookie");
     await refused({ cookie: cookieHeader({ sa_access: login.access_token }) }, invalid, "a bearer session's token in the cookie");
     await refused({ authorization: `Bearer ${cookie.access}` }, invalid, "a cookie session's token in the Authorization header");
 
