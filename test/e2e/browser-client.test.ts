@@ -72,6 +72,29 @@ t.test("browser client across tabs", { skip: !existsSync(CHROMIUM) && `no ${CHRO
     await context.close();
   });
 
+  t.test("tabs refresh ahead of expiry, once for all, before any request is refused", async (t) => {
+    const context = await browser.newContext();
+    await context.clock.install(); // the pages' clock; the service's stays where it is, so its tokens stay valid
+    const user = await ctx.createUser();
+    const tabs = [await tab(context), await tab(context), await tab(context)];
+    await tabs[0]!.evaluate((c) => (globalThis as unknown as TabWindow).client.login(c).then(() => undefined), { username: user.username, password: user.password });
+    for (const p of tabs) await p.waitForFunction(() => (globalThis as unknown as TabWindow).client.session() !== null);
+    const sid = await tabs[0]!.evaluate(() => (globalThis as unknown as TabWindow).client.session()!.sid);
+    const sessionsCalls = () => origin.requests.filter((r) => r === "GET /sessions").length;
+
+    const [refreshesBefore, callsBefore] = [refreshRequests(), sessionsCalls()];
+    await context.clock.fastForward("08:00"); // 8 of the token's 10 minutes: not yet due (a minute ahead)
+    t.same((await Promise.all(tabs.map((p) => statuses(p, 2)))).flat(), Array(6).fill(200));
+    t.equal(refreshRequests() - refreshesBefore, 0, "no refresh before it is due");
+
+    await context.clock.fastForward("01:30"); // 9.5 minutes: inside the last minute
+    t.same((await Promise.all(tabs.map((p) => statuses(p, 2)))).flat(), Array(6).fill(200), "every request succeeds");
+    t.equal(refreshRequests() - refreshesBefore, 1, "one refresh, ahead of expiry, for every tab");
+    t.equal(sessionsCalls() - callsBefore, 12, "and no request was refused and sent again");
+    t.equal(await rotations(sid), 1);
+    await context.close();
+  });
+
   t.test("a logout in one tab signs every tab out", async (t) => {
     const { context, tabs } = await loggedInTabs(3);
     await tabs[0]!.evaluate(() => (globalThis as unknown as TabWindow).client.logout());

@@ -5,9 +5,6 @@ import { originAllowed } from "../original-origin.js";
 import { presentedAccessToken } from "../presented-token.js";
 import type { App } from "../types.js";
 
-/** The headers a gateway copies to its upstream (SPEC §12). */
-export const AUTH_HEADERS = ["x-auth-subject", "x-auth-session", "x-auth-client", "x-auth-expires", "x-auth-claims"] as const;
-
 type Outcome = ForwardAuthAnswer["outcome"];
 
 const header = (request: FastifyRequest, name: string): string | undefined => {
