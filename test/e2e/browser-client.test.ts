@@ -34,10 +34,10 @@ t.test("browser client across tabs", { skip: !existsSync(CHROMIUM) && `no ${CHRO
 
   const refreshRequests = () => origin.requests.filter((r) => r === "POST /refresh").length;
   const rotations = (sessionId: string) => ctx.services.db.prisma.auditEvent.count({ where: { type: "refresh", sessionId } });
-  const tab = async (context: BrowserContext): Promise<Page> => {
+  const tab = async (context: BrowserContext, transport: "cookie" | "bearer" = "cookie"): Promise<Page> => {
     const page = await context.newPage();
     page.on("pageerror", (err) => t.fail(`page error: ${err.message}`));
-    await page.goto(`${origin.url}/app/`);
+    await page.goto(`${origin.url}/app/?transport=${transport}`);
     await page.waitForFunction(() => (globalThis as unknown as TabWindow).ready === true);
     return page;
   };
@@ -145,6 +145,27 @@ t.test("browser client across tabs", { skip: !existsSync(CHROMIUM) && `no ${CHRO
     t.equal(refreshRequests() - before, 1, "one refresh was tried, in one tab");
     for (const p of tabs) await statuses(p, 3);
     t.equal(refreshRequests() - before, 1, "and no more after it, whatever the tabs ask");
+    await context.close();
+  });
+
+  t.test("bearer mode: tokens stay in memory, a new tab gets them from an open one, and expired tabs refresh once", async (t) => {
+    const context = await browser.newContext();
+    const user = await ctx.createUser();
+    const first = await tab(context, "bearer");
+    await first.evaluate((c) => (globalThis as unknown as TabWindow).client.login(c).then(() => undefined), { username: user.username, password: user.password });
+    const tabs = [first, await tab(context, "bearer"), await tab(context, "bearer")];
+    for (const p of tabs) await p.waitForFunction(() => (globalThis as unknown as TabWindow).client.session() !== null);
+    const claims = await tabs[2]!.evaluate(() => (globalThis as unknown as TabWindow).client.session() as unknown as { sub: string; sid: string; trn: string });
+    t.match(claims, { sub: user.id, trn: "bearer" }, "a tab opened later has the access token's claims, from a tab that had them");
+    const stored = await first.evaluate(() => JSON.stringify((globalThis as unknown as { localStorage: { [k: string]: string } }).localStorage));
+    t.notMatch(stored, /eyJ|refresh_token|"accessToken"|"refreshToken"/, "no token in localStorage");
+    for (let round = 1; round <= 2; round++) {
+      const before = refreshRequests();
+      ctx.clock.advance(10 * MINUTE + SECOND);
+      t.same((await Promise.all(tabs.map((p) => statuses(p, 2)))).flat(), Array(6).fill(200), `round ${round}: every request succeeds`);
+      t.equal(refreshRequests() - before, 1, `round ${round}: one refresh`);
+    }
+    t.equal(await rotations(claims.sid), 2);
     await context.close();
   });
 
