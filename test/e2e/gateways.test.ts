@@ -40,7 +40,14 @@ for (const gw of GATEWAYS) {
     // Live bearer token; the client's own X-Auth-* headers never reach the upstream.
     upstream.seen.length = 0;
     const ok = await call("/orders/7?x=1", {
-      headers: { authorization: `Bearer ${bearer.access_token}`, "x-auth-subject": "someone-else", "x-auth-claims": "eyJhZG1pbiI6dHJ1ZX0", "x-auth-client": "forged" },
+      headers: {
+        authorization: `Bearer ${bearer.access_token}`,
+        "x-auth-subject": "someone-else",
+        "x-auth-session": "forged",
+        "x-auth-client": "forged",
+        "x-auth-expires": "9999999999",
+        "x-auth-claims": "eyJhZG1pbiI6dHJ1ZX0",
+      },
     });
     t.equal(ok.status, 200, "a live bearer token passes");
     t.equal(await ok.text(), "upstream");
