@@ -2,7 +2,8 @@
 // Fastify hello-world and node-oidc-provider's introspection endpoint,
 // measured in the same run with the same load generator. A third baseline,
 // the form floor, answers the service's own requests with bare Fastify and
-// a fixed answer: what any form-encoded POST costs before any work.
+// a fixed answer: what any form-encoded POST costs before any work. Beside
+// it, GET /forward-auth over the same tokens: the gateways' question.
 import type { BenchContext } from "./lib/context.js";
 import { firstJsonLine, freePort, spawnNode } from "./lib/child.js";
 import { basicAuth, mapLimit, postForm } from "./lib/http.js";
@@ -77,20 +78,24 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     } satisfies Record<string, LoadJob>;
     // The service's requests, byte for byte, to the form floor.
     const floorJob: LoadJob = { ...jobs.service, url: `http://127.0.0.1:${floorPort}` };
+    // The gateways' question over the same live tokens: no body, no client to authenticate.
+    const tokens = (jobs.service.body as { tokens: string[] }).tokens;
+    const forwardJob: LoadJob = { ...base, method: "GET", url: service.url, path: "/forward-auth", headers: {}, body: { kind: "bearer-header", tokens } };
 
     const idleRss = await service.child.rss();
     ctx.log(`introspect: warm-up ${ctx.warmupSec} s per target`);
-    for (const job of [...Object.values(jobs), floorJob]) await runLoad({ ...job, durationSec: ctx.warmupSec });
+    for (const job of [...Object.values(jobs), floorJob, forwardJob]) await runLoad({ ...job, durationSec: ctx.warmupSec });
 
     // Interleaved runs, so a slow spell of the machine hits every target alike.
-    type Target = keyof typeof jobs | "floor";
-    const results: Record<Target, Array<LoadResult & { peakRss?: number; cpuUsPerRequest?: number }>> = { hello: [], oidc: [], service: [], floor: [] };
+    type Target = keyof typeof jobs | "floor" | "forward";
+    const results: Record<Target, Array<LoadResult & { peakRss?: number; cpuUsPerRequest?: number }>> = { hello: [], oidc: [], service: [], floor: [], forward: [] };
     for (let i = 0; i < ctx.runs; i++) {
       ctx.log(`introspect: run ${i + 1}/${ctx.runs}`);
       results.hello.push(await runLoad(jobs.hello, { sampleRssOf: hello }));
       results.floor.push(await runLoad(floorJob, { sampleRssOf: floor }));
       results.oidc.push(await runLoad(jobs.oidc, { sampleRssOf: oidc }));
       results.service.push(await runLoad(jobs.service, { sampleRssOf: service.child }));
+      results.forward.push(await runLoad(forwardJob, { sampleRssOf: service.child }));
     }
     const med = (k: Target, f: "rps" | "p50" | "p99") => median(results[k].map((r) => r[f]));
     const failures = (k: Target) => results[k].reduce((n, r) => n + r.non2xx + r.errors + r.timeouts + r.bad, 0);
@@ -148,6 +153,22 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
         ratio: "—",
         goal: "p99 < 5 ms",
         met: p99 < 5,
+      },
+      {
+        benchmark: `GET /forward-auth req/s vs POST /introspect (${load})`,
+        measured: `${fmt(med("forward", "rps"))} req/s${failures("forward") > 0 ? ` (${failures("forward")} failed)` : ""}`,
+        baseline: `${fmt(svc)} req/s`,
+        ratio: ratio(med("forward", "rps"), svc),
+        goal: "≥ 1.0×",
+        met: med("forward", "rps") / svc >= 1,
+      },
+      {
+        benchmark: `GET /forward-auth latency p50 / p99; CPU per answer (${ctx.connections} conn, closed loop)`,
+        measured: `${wholeMs(med("forward", "p50"))} / ${wholeMs(med("forward", "p99"))} ms; ${cpu("forward").toFixed(0)} µs`,
+        baseline: `introspect ${wholeMs(med("service", "p50"))} / ${wholeMs(p99)} ms; ${cpu("service").toFixed(0)} µs`,
+        ratio: `${(cpu("forward") / cpu("service")).toFixed(2)}× introspection's CPU`,
+        goal: "p99 < 5 ms",
+        met: med("forward", "p99") < 5,
       },
       {
         // CPU time of the server process per answer: what a second core or a busy neighbour moves least.

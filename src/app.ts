@@ -8,6 +8,7 @@ import { invalidRequest } from "./domain/errors.js";
 import { registerErrorHandling } from "./http/errors.js";
 import { lazyChildLoggerFactory } from "./http/lazy-logger.js";
 import { securityHeaders } from "./http/security-headers.js";
+import { registerForwardAuth } from "./http/routes/forward-auth.js";
 import { registerHealth } from "./http/routes/health.js";
 import { registerIntrospect } from "./http/routes/introspect.js";
 import { registerIssueSession } from "./http/routes/issue-session.js";
@@ -44,6 +45,8 @@ declare module "fastify" {
   }
 }
 
+const OPENAPI_METHODS = new Set(["GET", "PUT", "POST", "DELETE", "OPTIONS", "PATCH", "TRACE"]);
+
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
@@ -78,10 +81,11 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
     childLoggerFactory: lazyChildLoggerFactory,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
-  // Every route as registered, for the test that openapi.yaml documents them all.
+  // Every route as registered, for the test that openapi.yaml documents them all
+  // (in the methods OpenAPI can name: /forward-auth also takes WebDAV's).
   const routes: Array<{ method: string; url: string }> = [];
   app.addHook("onRoute", (r) => {
-    for (const method of [r.method].flat()) if (method !== "HEAD") routes.push({ method, url: r.url });
+    for (const method of [r.method].flat()) if (method !== "HEAD" && OPENAPI_METHODS.has(method)) routes.push({ method, url: r.url });
   });
   app.decorate("registeredRoutes", routes);
 
@@ -119,6 +123,7 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
   // Service-facing (SPEC §5).
   registerOAuthMetadata(app, services);
   registerIntrospect(app, services);
+  registerForwardAuth(app, { forwardAuth: services.forwardAuth, cookies: config.cookies, onAnswer: services.metrics.forwardAuth });
   registerRevoke(app, services);
   registerIssueSession(app, services);
   registerRevocations(app, services);

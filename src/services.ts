@@ -6,6 +6,7 @@ import { AccessAuthenticator } from "./domain/access-auth.js";
 import { ClientService } from "./domain/client-service.js";
 import { systemClock, type Clock } from "./domain/clock.js";
 import { DelegatedIssuer } from "./domain/delegated-issue.js";
+import { ForwardAuth } from "./domain/forward-auth.js";
 import { IntrospectionService } from "./domain/introspection.js";
 import type { AccessTokenVerifier, SessionStore, UserStore } from "./domain/ports.js";
 import { RevocationService } from "./domain/revocation-service.js";
@@ -73,6 +74,8 @@ export interface Services {
   /** Service clients: authentication and lifecycle. */
   clients: ClientService;
   introspection: IntrospectionService;
+  /** GET /forward-auth: the same live check as introspection. */
+  forwardAuth: ForwardAuth;
   /** RFC 7009 token revocation. */
   tokenRevocation: TokenRevocation;
   /** POST /sessions on behalf of an upstream identity service. */
@@ -258,6 +261,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       keys,
       clients,
       introspection,
+      forwardAuth: new ForwardAuth(introspection),
       tokenRevocation: new TokenRevocation({ verifier, sessions: sessionStore, revocations }),
       delegatedIssuer: new DelegatedIssuer({ sessions }),
       admin,

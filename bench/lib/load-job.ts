@@ -11,6 +11,8 @@ export interface LoadJob {
     | { kind: "none" }
     /** RFC 7662 form `token=…&token_type_hint=access_token`, cycling through the tokens. */
     | { kind: "introspect-form"; tokens: string[] }
+    /** No body: `Authorization: Bearer …` cycling through the tokens (GET /forward-auth). */
+    | { kind: "bearer-header"; tokens: string[] }
     /** POST /refresh: a queue of live refresh tokens; each answer's successor goes to the back. */
     | { kind: "refresh-chain"; tokens: string[]; userAgent: string }
     /** POST /sessions for the subjects in turn. */

@@ -25,6 +25,11 @@ function requestFor(job: LoadJob, counters: { bad: number; queue?: string[] }): 
       let i = 0;
       return { ...base, setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length]! }) };
     }
+    case "bearer-header": {
+      const values = b.tokens.map((t) => `Bearer ${t}`);
+      let i = 0;
+      return { ...base, setupRequest: (req) => ({ ...req, headers: { ...req.headers, authorization: values[i++ % values.length]! } }) };
+    }
     case "refresh-chain": {
       // Each connection takes the token at the front; the successor joins the
       // back, so every chain rotates in turn and no token is presented twice.

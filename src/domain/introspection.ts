@@ -1,7 +1,7 @@
 import { hashToken, looksLikeOpaqueToken } from "../crypto/opaque-token.js";
 import type { Clock } from "./clock.js";
 import { AppError } from "./errors.js";
-import type { AccessTokenVerifier, SessionStore, UserStore } from "./ports.js";
+import type { AccessTokenClaims, AccessTokenVerifier, SessionStore, UserStore } from "./ports.js";
 import type { RevocationCheck } from "./revocation-ports.js";
 import { sessionState } from "./session-policy.js";
 import { transportOf, type PresentedVia, type Transport } from "./types.js";
@@ -54,15 +54,25 @@ export class IntrospectionService {
     return result;
   }
 
-  private async accessToken(token: string): Promise<IntrospectionResult> {
+  /**
+   * The claims of a live access token, or null: verified (signature, claims,
+   * expiry) and not revoked by the layered check. Throws only when no layer
+   * can decide, so callers fail closed. Forward authentication asks this too.
+   */
+  async liveAccessClaims(token: string): Promise<AccessTokenClaims | null> {
     let claims;
     try {
       claims = await this.deps.verifier.verify(token);
     } catch (err) {
-      if (err instanceof AppError && err.code === "invalid_token") return INACTIVE;
+      if (err instanceof AppError && err.code === "invalid_token") return null;
       throw err;
     }
-    if (await this.deps.revocations.isRevoked(claims)) return INACTIVE;
+    return (await this.deps.revocations.isRevoked(claims)) ? null : claims;
+  }
+
+  private async accessToken(token: string): Promise<IntrospectionResult> {
+    const claims = await this.liveAccessClaims(token);
+    if (!claims) return INACTIVE;
     return {
       active: true,
       sub: claims.sub,

@@ -169,6 +169,10 @@ export interface AccessTokenClaims {
   jti: string;
   sid: string;
   trn: "bearer" | "cookie";
+  /** SPEC §10: the application the session belongs to; absent on tokens that predate applications. */
+  client_id?: string;
+  /** Everything else the token carries (SPEC §11's custom claims among them). */
+  [claim: string]: unknown;
 }
 
 export interface AccessTokenSigner {

@@ -2,15 +2,14 @@ import type {} from "@fastify/cookie";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { AccessAuthenticator, Authenticated } from "../domain/access-auth.js";
 import { invalidToken } from "../domain/errors.js";
-import { cookieNames, requireCsrf, type CookieSettings } from "./cookies.js";
+import { requireCsrf, type CookieSettings } from "./cookies.js";
+import { presentedAccessToken } from "./presented-token.js";
 
 declare module "fastify" {
   interface FastifyRequest {
     auth?: Authenticated;
   }
 }
-
-const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/;
 
 /**
  * preHandler for endpoints that take an access token: from the Authorization
@@ -19,20 +18,13 @@ const BEARER = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/;
  */
 export function accessTokenGuard(authenticator: AccessAuthenticator, cookies: CookieSettings) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const header = request.headers.authorization;
-    if (typeof header === "string" && header.length > 0) {
-      const m = BEARER.exec(header);
-      if (!m) throw invalidToken("the Authorization header must be `Bearer <token>`");
-      request.auth = await authenticator.authenticate(m[1]!, "header");
-      return;
+    const token = presentedAccessToken(request, cookies);
+    if (token === "malformed") throw invalidToken("the Authorization header must be `Bearer <token>`");
+    if (token === null) {
+      void reply.header("www-authenticate", 'Bearer realm="session-authority"');
+      throw invalidToken("an access token is required");
     }
-    const cookie = request.cookies[cookieNames(cookies.secure).access];
-    if (typeof cookie === "string" && cookie.length > 0) {
-      if (request.method !== "GET" && request.method !== "HEAD") requireCsrf(request, cookies);
-      request.auth = await authenticator.authenticate(cookie, "cookie");
-      return;
-    }
-    void reply.header("www-authenticate", 'Bearer realm="session-authority"');
-    throw invalidToken("an access token is required");
+    if (token.via === "cookie" && request.method !== "GET" && request.method !== "HEAD") requireCsrf(request, cookies);
+    request.auth = await authenticator.authenticate(token.value, token.via);
   };
 }

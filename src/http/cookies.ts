@@ -23,14 +23,20 @@ export function cookieNames(secure: boolean) {
     : { access: "sa_access", refresh: "sa_refresh", csrf: "sa_csrf" };
 }
 
-/** Writes the session cookies of a cookie-transport login or refresh. */
-export function setSessionCookies(reply: FastifyReply, tokens: IssuedTokens, settings: CookieSettings): void {
+/**
+ * Writes the session cookies of a cookie-transport login or refresh and
+ * returns the CSRF value, which the body carries too (SPEC §13): a page on
+ * another origin cannot read the service's cookies.
+ */
+export function setSessionCookies(reply: FastifyReply, tokens: IssuedTokens, settings: CookieSettings): string {
   const names = cookieNames(settings.secure);
   const base = { secure: settings.secure, sameSite: settings.sameSite } as const;
   void reply.setCookie(names.access, tokens.accessToken, { ...base, httpOnly: true, path: "/", maxAge: tokens.expiresIn });
   void reply.setCookie(names.refresh, tokens.refreshToken, { ...base, httpOnly: true, path: "/refresh", maxAge: tokens.refreshExpiresIn });
   // Readable by the page's script, which echoes it in x-csrf-token (double submit).
-  void reply.setCookie(names.csrf, randomBytes(32).toString("base64url"), { ...base, httpOnly: false, path: "/", maxAge: tokens.refreshExpiresIn });
+  const csrf = randomBytes(32).toString("base64url");
+  void reply.setCookie(names.csrf, csrf, { ...base, httpOnly: false, path: "/", maxAge: tokens.refreshExpiresIn });
+  return csrf;
 }
 
 /** Clears the session cookies: a refresh that failed for good must not loop (docs/lessons.md, "Cookies and headers"). */
@@ -42,11 +48,15 @@ export function clearSessionCookies(reply: FastifyReply, settings: CookieSetting
   void reply.clearCookie(names.csrf, { ...base, path: "/" });
 }
 
-/** Double-submit check: the x-csrf-token header must equal the CSRF cookie. */
-export function requireCsrf(request: FastifyRequest, settings: CookieSettings): void {
+/** Double-submit check: the x-csrf-token header equals the CSRF cookie. */
+export function csrfMatches(request: FastifyRequest, settings: CookieSettings): boolean {
   const cookie = request.cookies[cookieNames(settings.secure).csrf];
   const header = request.headers[CSRF_HEADER];
-  if (typeof cookie !== "string" || cookie.length === 0 || typeof header !== "string" || !safeEqual(cookie, header)) {
+  return typeof cookie === "string" && cookie.length > 0 && typeof header === "string" && safeEqual(cookie, header);
+}
+
+export function requireCsrf(request: FastifyRequest, settings: CookieSettings): void {
+  if (!csrfMatches(request, settings)) {
     throw new AppError("invalid_request", 403, "missing or mismatched CSRF token (x-csrf-token must equal the CSRF cookie)");
   }
 }

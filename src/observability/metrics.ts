@@ -19,6 +19,7 @@ export function createMetrics(opts: { outboxDepth?: () => Promise<number>; mirro
   const userRevocations = counter("user_revocations_total", "User-wide revocations, by reason", ["reason"]);
   const deviceChanges = counter("device_changes_total", "Device changes seen on refresh, by action", ["action"]);
   const introspections = counter("introspections_total", "Introspection answers, by result", ["result"]);
+  const forwardAuths = counter("forward_auth_total", "Forward-authentication answers, by outcome", ["outcome"]);
   const rateLimited = counter("rate_limit_hits_total", "Requests refused by a rate limit, by limit", ["limit"]);
   const latency = new Histogram({
     name: "session_authority_http_request_duration_seconds",
@@ -57,6 +58,7 @@ export function createMetrics(opts: { outboxDepth?: () => Promise<number>; mirro
   const latencyByLabels = new Map<string, ReturnType<typeof latency.labels>>();
   const introspectedActive = introspections.labels({ result: "active" });
   const introspectedInactive = introspections.labels({ result: "inactive" });
+  const forwardAuthByOutcome = new Map(["allow", "no_token", "invalid_token", "forbidden"].map((o) => [o, forwardAuths.labels({ outcome: o })]));
 
   return {
     registry,
@@ -92,6 +94,9 @@ export function createMetrics(opts: { outboxDepth?: () => Promise<number>; mirro
     },
     introspection(result: "active" | "inactive"): void {
       (result === "active" ? introspectedActive : introspectedInactive).inc();
+    },
+    forwardAuth(outcome: "allow" | "no_token" | "invalid_token" | "forbidden"): void {
+      forwardAuthByOutcome.get(outcome)!.inc();
     },
     request(method: string, route: string, status: number, seconds: number): void {
       const statusClass = Math.floor(status / 100);

@@ -13,13 +13,14 @@ for (const mode of MODES) {
 
     const res = await login(user.username, user.password, { transport: "cookie" });
     t.equal(res.statusCode, 200);
-    t.same(Object.keys(res.json()).sort(), ["expires_in", "session_id"], "the body carries no token");
+    t.same(Object.keys(res.json()).sort(), ["csrf_token", "expires_in", "session_id"], "the body carries no token");
     const set = cookiesOf(res);
     t.match(set.sa_access, { httpOnly: true, path: "/", sameSite: "Strict" });
     t.match(set.sa_refresh, { httpOnly: true, path: "/refresh", sameSite: "Strict" });
     t.notOk(set.sa_csrf!.httpOnly, "the CSRF cookie is readable by the page");
     const jar = { sa_access: set.sa_access!.value, sa_csrf: set.sa_csrf!.value };
     const csrf = set.sa_csrf!.value;
+    t.equal(res.json().csrf_token, csrf, "the body carries the CSRF value, for a page that cannot read the cookie (SPEC §13)");
 
     const listed = await app.inject({ url: "/sessions", headers: { cookie: cookieHeader(jar) } });
     t.equal(listed.statusCode, 200, "the access cookie authenticates a safe request");
@@ -35,6 +36,7 @@ for (const mode of MODES) {
     const next = cookiesOf(refreshed);
     t.not(next.sa_refresh!.value, set.sa_refresh!.value, "the refresh cookie rotates");
     t.ok(next.sa_access!.value, "a new access cookie");
+    t.equal(refreshed.json().csrf_token, next.sa_csrf!.value, "the refresh answer carries the new CSRF value");
 
     // Transport binding: the cookie session's tokens in a header or body are refused.
     const asHeader = await app.inject({ url: "/sessions", headers: { authorization: `Bearer ${next.sa_access!.value}` } });

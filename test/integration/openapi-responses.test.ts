@@ -44,6 +44,7 @@ t.test("the main flows answer as openapi.yaml says", async (t) => {
   const refreshed = await app.inject({ method: "POST", url: "/refresh", payload: { refresh_token: tokens.refresh_token } });
   check(t, "post", "/refresh", refreshed);
   check(t, "post", "/introspect", await app.inject({ method: "POST", url: "/introspect", headers: { authorization: sibling.basic }, payload: { token: refreshed.json().access_token } }));
+  for (const headers of [bearer, {}, { authorization: "Bearer forged" }]) check(t, "get", "/forward-auth", await app.inject({ url: "/forward-auth", headers }));
   check(t, "get", "/revocations", await app.inject({ url: "/revocations", headers: { authorization: sibling.basic } }));
   check(t, "get", "/.well-known/jwks.json", await app.inject({ url: "/.well-known/jwks.json" }));
   check(t, "get", "/.well-known/oauth-authorization-server", await app.inject({ url: "/.well-known/oauth-authorization-server" }));

@@ -31,8 +31,8 @@ export function registerLogin(app: App, services: Services): void {
       const keys = [account, attemptKey.loginIp(request.ip)];
       const tokens = await withBackoff(services, "login", keys, ctx, () => services.sessions.login(username, password, transport, ctx), [account]);
       void reply.header("cache-control", "no-store");
-      if (transport === "cookie") setSessionCookies(reply, tokens, services.config.cookies);
-      return tokenBody(tokens);
+      const csrf = transport === "cookie" ? setSessionCookies(reply, tokens, services.config.cookies) : undefined;
+      return tokenBody(tokens, csrf);
     },
   );
 }

@@ -53,8 +53,7 @@ export function registerRefresh(app: App, services: Services): void {
       requireCsrf(request, cookies);
       try {
         const tokens = await refresh(fromCookie, "cookie");
-        setSessionCookies(reply, tokens, cookies);
-        return tokenBody(tokens);
+        return tokenBody(tokens, setSessionCookies(reply, tokens, cookies));
       } catch (err) {
         // A refresh that fails for good clears the cookies, so the page stops retrying.
         if (err instanceof AppError && (err.code === "invalid_grant" || err.code === "transport_mismatch")) {
