@@ -4,7 +4,8 @@
 // Three instances on one Postgres and Redis, each on a clock of its own.
 import t, { type Test } from "tap";
 import type { TestApp } from "../fixtures/app.js";
-import { bearer, isActive, lockWaiters, refresh, sqlClient, startCluster, type Cluster } from "../fixtures/cluster.js";
+import { bearer, isActive, refresh, sqlClient, startCluster, type Cluster } from "../fixtures/cluster.js";
+import { lockWaiters } from "../fixtures/lock-waiters.js";
 import { createClient } from "../fixtures/service-client.js";
 import { createVerifier, TokenRevokedError, type Verifier } from "../../src/verifier/index.js";
 

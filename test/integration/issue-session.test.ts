@@ -3,6 +3,7 @@ import pg from "pg";
 import t from "tap";
 import { MODES, testApp } from "../fixtures/app.js";
 import { freshPostgres } from "../fixtures/database.js";
+import { lockWaiters } from "../fixtures/lock-waiters.js";
 import { createClient } from "../fixtures/service-client.js";
 
 for (const mode of MODES) {
@@ -106,7 +107,7 @@ t.test("postgres: an issuance waiting for the user's lock counts the session com
   const pending = ctx.services.sessions.issue(user.id, "bearer", { ip: null, userAgent: null }, { type: "login", actor: "test" });
   let done = false;
   void pending.then(() => (done = true), () => (done = true));
-  await new Promise((r) => setTimeout(r, 300));
+  await lockWaiters(other);
   t.equal(done, false, "the issuance waits for the user's lock");
   await other.query("COMMIT");
   const issued = await pending;

@@ -15,6 +15,7 @@ import { openDatabase } from "../../src/storage/database.js";
 import { DEFAULT_MIGRATIONS_DIR, PRISMA_MIGRATE_LOCK, migrate, readMigrations } from "../../src/storage/migrate.js";
 import type { Teardown } from "../fixtures/database.js";
 import { freshEmbedded, freshPostgres } from "../fixtures/database.js";
+import { lockWaiters } from "../fixtures/lock-waiters.js";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const expected = (await readMigrations()).map((m) => m.name);
@@ -168,7 +169,10 @@ t.test("postgres", async (t) => {
       events.push("second ran");
       return 5;
     });
-    await new Promise((r) => setTimeout(r, 200));
+    const watcher = new pg.Client({ connectionString: url });
+    await watcher.connect();
+    t.teardown(() => watcher.end());
+    await lockWaiters(watcher);
     t.strictSame(events, [], "a waiter does not run while the lock is held");
     release();
     t.strictSame(await first, { acquired: true, value: 1 });

@@ -5,7 +5,7 @@
 // revocation or a concurrent refresh that holds the session's lock.
 import pg from "pg";
 import t from "tap";
-import { lockWaiters } from "../fixtures/cluster.js";
+import { lockWaiters } from "../fixtures/lock-waiters.js";
 import type { LightMyRequestResponse } from "fastify";
 import { assessDeviceChange } from "../../src/domain/device.js";
 import { openSuccessor } from "../../src/domain/successor.js";
