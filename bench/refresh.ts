@@ -126,16 +126,17 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       if (failed > 0) ctx.log(`refresh: WARNING ${what} had ${failed} failed answers`);
       return `${fmt(rpsOf(results))}/s, p99 ${wholeMs(median(results.map((r) => r.p99)))} ms${failed > 0 ? ` (${failed} failed)` : ""}`;
     };
-    const row = (what: string, results: Measured[]): Row => ({
+    // The refresh goal is stated against its write floor (issue 13); issuance keeps the pgbench one.
+    const row = (what: string, results: Measured[], goal: number | null): Row => ({
       benchmark: `${what} (${clients} conn) vs pgbench simple-update TPS (${clients} clients)`,
       measured: answered(what, results),
       baseline: `${fmt(base)} TPS`,
       ratio: ratio(rpsOf(results), base),
-      goal: "≥ 0.40×",
-      met: rpsOf(results) / base >= 0.4,
+      goal: goal === null ? "report (restated against the write floor below)" : `≥ ${goal.toFixed(2)}×`,
+      met: goal === null ? null : rpsOf(results) / base >= goal,
     });
     // The floor against pgbench is the ceiling of the row above it; the service against the floor is its own overhead.
-    const floorRows = (what: string, floorResults: Measured[], results: Measured[]): Row[] => [
+    const floorRows = (what: string, floorResults: Measured[], results: Measured[], goal: number | null): Row[] => [
       {
         benchmark: `${what} write floor: the service's statements and signing on bare Fastify (${clients} conn) vs pgbench`,
         measured: answered(`${what} floor`, floorResults),
@@ -149,17 +150,17 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
         measured: `${fmt(rpsOf(results))}/s`,
         baseline: `${fmt(rpsOf(floorResults))}/s`,
         ratio: ratio(rpsOf(results), rpsOf(floorResults)),
-        goal: "report",
-        met: null,
+        goal: goal === null ? "report" : `≥ ${goal.toFixed(2)}×`,
+        met: goal === null ? null : rpsOf(results) / rpsOf(floorResults) >= goal,
       },
     ];
     // CPU time of the service process per answer: what a busy neighbour on two cores moves least.
     const us = (values: Array<number | undefined>) => median(values.map((v) => v ?? Number.NaN)).toFixed(0);
     return [
-      row(`POST /refresh rotations/s, ${CHAINS} chains`, refreshes),
-      ...floorRows("POST /refresh", floorRefreshes, refreshes),
-      row("POST /sessions issuance/s", issues),
-      ...floorRows("POST /sessions", floorIssues, issues),
+      row(`POST /refresh rotations/s, ${CHAINS} chains`, refreshes, null),
+      ...floorRows("POST /refresh", floorRefreshes, refreshes, 0.75),
+      row("POST /sessions issuance/s", issues, 0.4),
+      ...floorRows("POST /sessions", floorIssues, issues, null),
       {
         benchmark: `CPU per answer, service process (${clients} conn)`,
         measured: `POST /refresh ${us(refreshes.map((r) => r.cpuUsPerRequest))} µs; POST /sessions ${us(issues.map((r) => r.cpuUsPerRequest))} µs`,
