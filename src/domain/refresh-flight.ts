@@ -17,8 +17,4 @@ export class RefreshFlights<T> {
     this.#flights.set(key, flight);
     return flight;
   }
-
-  get size(): number {
-    return this.#flights.size;
-  }
 }
