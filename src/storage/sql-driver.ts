@@ -10,7 +10,7 @@ import type { PGlite } from "@electric-sql/pglite";
 import type pg from "pg";
 import { createHash } from "node:crypto";
 import type { Prisma, PrismaClient } from "../generated/prisma/client.js";
-import { UnavailableError } from "../domain/errors.js";
+import { asUnavailable } from "./unavailable.js";
 
 /** A statement with positional parameters ($1, $2, …) and a stable name for server-side preparation. */
 export interface Statement {
@@ -48,14 +48,8 @@ export function sql(strings: TemplateStringsArray, ...values: unknown[]): Statem
   return { text: shape.text, values, name: shape.name };
 }
 
-/** The pg pool's own "no connection free in time" error: load, not a bug (503). */
-function translatePg(err: unknown): unknown {
-  const message = (err as { message?: unknown })?.message;
-  if (typeof message === "string" && /timeout exceeded when trying to connect/i.test(message)) {
-    return new UnavailableError("the database is busy; retry shortly", 1, err);
-  }
-  return err;
-}
+/** Outage and load (pool exhausted, server restarting…) are the domain's 503, not bugs. */
+const translatePg = asUnavailable;
 
 /** Postgres through the pg pool. */
 export function pgSqlDriver(pool: pg.Pool): SqlDriver {

@@ -1,5 +1,5 @@
 import type { PrismaClient, Prisma } from "../../generated/prisma/client.js";
-import { UnavailableError } from "../../domain/errors.js";
+import { asUnavailable } from "../unavailable.js";
 import type { SessionStore, SessionTx } from "../../domain/ports.js";
 import type { SessionRecord } from "../../domain/types.js";
 import { auditData } from "./audit-log.js";
@@ -172,9 +172,5 @@ async function translated<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Pool exhaustion and transaction timeouts are load, not bugs: 503 with Retry-After. */
-function translate(err: unknown): unknown {
-  const code = (err as { code?: unknown })?.code;
-  if (code === "P2024" || code === "P2028") return new UnavailableError("the database is busy; retry shortly", 1, err);
-  return err;
-}
+/** Outage and load (pool exhaustion, transaction timeouts, a restarting server) are 503, not bugs. */
+const translate = asUnavailable;
