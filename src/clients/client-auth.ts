@@ -6,6 +6,7 @@ import { AppError, forbidden, invalidClient, invalidRequest } from "../domain/er
 import type { AuditLog } from "../domain/ports.js";
 import { attemptKey, type AttemptLimiter } from "../rate-limit/attempt-limiter.js";
 import type { RequestCeiling } from "../rate-limit/request-ceiling.js";
+import { isStorable } from "../http/storable-input.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -50,7 +51,8 @@ function credentialsOf(request: FastifyRequest, reply: FastifyReply): Credential
     const colon = decoded.indexOf(":");
     const id = colon > 0 ? formDecode(decoded.slice(0, colon)) : null;
     const secret = colon > 0 ? formDecode(decoded.slice(colon + 1)) : null;
-    if (id === null || secret === null || secret.length === 0 || secret.length > MAX_SECRET) {
+    // A decoded id is looked up in Postgres: it must be storable (http/storable-input.ts).
+    if (id === null || secret === null || !isStorable(id) || secret.length === 0 || secret.length > MAX_SECRET) {
       void reply.header("www-authenticate", CHALLENGE);
       throw invalidClient("the Authorization header must be HTTP Basic with the client id and secret");
     }
