@@ -300,6 +300,7 @@ function backoffOverrides(config: Config): BackoffOverrides {
   const p = (freeFailures: number) => ({ freeFailures, windowMs, maxBlockMs });
   return {
     "login:user": p(loginPerUser),
+    "login:user-ip": p(loginPerUser),
     "login:ip": p(loginPerIp),
     "refresh:ip": p(refreshPerIp),
     client: p(clientAuth),

@@ -94,10 +94,14 @@ export function clientGuard(deps: ClientGuardDeps, scope: ClientScope) {
     // else may run a slow hash, so it is subject to the backoff first.
     let client = deps.clients.cached(credentials.id, credentials.secret);
     if (!client) {
-      const keys = [attemptKey.client(credentials.id.slice(0, 64)), attemptKey.clientIp(request.ip)];
+      // Per client and address, never per client alone: a client id is no
+      // secret, and strangers failing with it must not stop its holder.
+      const pair = attemptKey.client(credentials.id.slice(0, 64), request.ip);
+      const keys = [pair, attemptKey.clientIp(request.ip)];
       await deps.attempts.check(keys);
       try {
         client = await deps.clients.authenticate(credentials.id, credentials.secret);
+        await deps.attempts.succeed([pair]);
       } catch (err) {
         if (credentials.scheme === "basic") void reply.header("www-authenticate", CHALLENGE);
         if (err instanceof AppError && err.code === "invalid_client") {

@@ -36,7 +36,7 @@ export function registerRefresh(app: App, services: Services): void {
       const ctx = clientContext(request);
       const keys = [attemptKey.refreshIp(request.ip)];
       const refresh = (token: string, transport: "bearer" | "cookie") =>
-        withBackoff(services, "refresh", keys, ctx, () => services.sessions.refresh(token, transport, ctx));
+        withBackoff(services, "refresh", { keys }, ctx, () => services.sessions.refresh(token, transport, ctx));
       if (fromBody !== undefined) return tokenBody(await refresh(fromBody, "bearer"));
       if (typeof fromCookie !== "string" || fromCookie.length === 0) {
         throw invalidRequest("a refresh_token (body) or the refresh cookie is required");
