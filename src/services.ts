@@ -10,6 +10,7 @@ import { IntrospectionService } from "./domain/introspection.js";
 import type { AccessTokenVerifier, SessionStore, UserStore } from "./domain/ports.js";
 import { RevocationService } from "./domain/revocation-service.js";
 import { storeRevocationCheck } from "./domain/session-liveness.js";
+import { SessionOwners } from "./domain/session-owners.js";
 import { SessionService } from "./domain/session-service.js";
 import { TokenRevocation } from "./domain/token-revocation.js";
 import { UserService } from "./domain/user-service.js";
@@ -172,7 +173,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     revocation = runtime; // closed on a failed start
     const revocationList = runtime.feed.list;
     const publisher = runtime.publisher;
-    const tokenSettings = { issuer: config.tokens.issuer, audience: config.tokens.audience };
+    const tokenSettings = { issuer: config.tokens.issuer, audience: config.tokens.audience, maxLifetimeSec: Math.ceil(config.tokens.accessTokenTtlMs / 1000) };
     const signer = createAccessTokenSigner(keys, tokenSettings);
     const verifier = cacheVerifiedClaims(createAccessTokenVerifier(keys, tokenSettings, clock, reloadOnUnknownKid(keys, clock)), keys, clock);
     const sessions = new SessionService({
@@ -198,6 +199,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     });
     const introspection = new IntrospectionService({
       verifier,
+      owners: new SessionOwners(sessionStore),
       revocations: runtime.check(storeRevocationCheck({ sessions: sessionStore, users, clock })),
       sessions: sessionStore,
       users,

@@ -3,6 +3,7 @@ import type { Clock } from "./clock.js";
 import { AppError } from "./errors.js";
 import type { AccessTokenVerifier, SessionStore, UserStore } from "./ports.js";
 import type { RevocationCheck } from "./revocation-ports.js";
+import type { SessionOwners } from "./session-owners.js";
 import { sessionState } from "./session-policy.js";
 import { transportOf, type PresentedVia, type Transport } from "./types.js";
 
@@ -26,6 +27,7 @@ export type IntrospectionResult = typeof INACTIVE | ActiveToken;
 
 export interface IntrospectionDeps {
   verifier: AccessTokenVerifier;
+  owners: SessionOwners;
   revocations: RevocationCheck;
   sessions: SessionStore;
   users: UserStore;
@@ -63,6 +65,8 @@ export class IntrospectionService {
       throw err;
     }
     if (await this.deps.revocations.isRevoked(claims)) return INACTIVE;
+    // The same rule as the Postgres path: the token's subject owns its session.
+    if (!(await this.deps.owners.owns(claims.sub, claims.sid))) return INACTIVE;
     return {
       active: true,
       sub: claims.sub,
