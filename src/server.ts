@@ -27,9 +27,9 @@ async function main(): Promise<void> {
   const services = await createServices(config, {
     log: { info: (m) => logger.info(m), error: (obj, m) => logger.error(obj, m) },
     // Printed once, to the operator's terminal, never into the log stream.
-    onAdminBootstrap: ({ id, secret }) =>
+    onAdminBootstrap: ({ id, secret, file }) =>
       process.stderr.write(
-        `\nAn admin service client was created for this fresh install. Store the secret now; it is not shown again:\n  client_id=${id}\n  client_secret=${secret}\n\n`,
+        `\nAn admin service client was created for this fresh install (also kept, owner-only, in ${file}; load it with \`. ${file}\`):\n  client_id=${id}\n  client_secret=${secret}\n\n`,
       ),
   }).catch((err: unknown) => {
     const failure = startupFailure(err, config);

@@ -14,7 +14,7 @@ import { SessionOwners } from "./domain/session-owners.js";
 import { SessionService } from "./domain/session-service.js";
 import { TokenRevocation } from "./domain/token-revocation.js";
 import { UserService } from "./domain/user-service.js";
-import { embeddedKeyEncryptionKey } from "./embedded-secrets.js";
+import { embeddedKeyEncryptionKey, saveAdminCredentials } from "./embedded-secrets.js";
 import { createAccessTokenSigner, createAccessTokenVerifier } from "./keys/access-tokens.js";
 import { KeyManager } from "./keys/key-manager.js";
 import { cacheVerifiedClaims } from "./keys/verified-claims-cache.js";
@@ -113,7 +113,7 @@ export interface ServiceOptions {
   /** How long a verified client credential is trusted in memory (default 1 s). */
   clientCacheTtlMs?: number;
   /** Called once when a fresh embedded install creates its admin client (server.ts prints it). */
-  onAdminBootstrap?: (credentials: { id: string; secret: string }) => void;
+  onAdminBootstrap?: (credentials: { id: string; secret: string; file: string }) => void;
 }
 
 const noopLog = { info: () => {}, error: () => {} };
@@ -214,8 +214,9 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       // Shown once, on the first start of a fresh embedded install, outside the
       // log stream (SPEC §6: no secret in logs); only its hash is kept.
       if (created) {
-        log.info(`created an admin service client on first start: client_id=${created.id} (its secret is printed once to standard error)`);
-        opts.onAdminBootstrap?.({ id: created.id, secret: created.secret });
+        const file = await saveAdminCredentials(config.storage.dataDir, created);
+        log.info(`created an admin service client on first start: client_id=${created.id} (credentials in ${file}, owner-only)`);
+        opts.onAdminBootstrap?.({ id: created.id, secret: created.secret, file });
       }
     }
 
