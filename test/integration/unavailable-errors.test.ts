@@ -112,3 +112,32 @@ t.test("PGlite: a closed database, directly and through Prisma, is unavailable; 
   t.ok(isDatabaseUnavailable(viaPrisma), `Prisma on a closed PGlite: ${(viaPrisma as Error).message.split("\n").pop()}`);
   await prisma.$disconnect().catch(() => {});
 });
+
+t.test("too many connections (53300), through pg and Prisma, is unavailable", async (t) => {
+  const { url } = await freshPostgres(t);
+  const role = `sa_limited_${process.pid}_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 1`);
+  t.teardown(async () => {
+    await admin.query(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
+    await admin.end();
+  });
+  const limited = new URL(url);
+  limited.username = role;
+  const first = new pg.Client({ connectionString: limited.toString() });
+  await first.connect();
+  const second = new pg.Client({ connectionString: limited.toString() });
+  second.on("error", () => {});
+  const refused = await caught(() => second.connect());
+  t.equal((refused as { code?: string }).code, "53300", "Postgres refused the second connection");
+  t.ok(isDatabaseUnavailable(refused), "pg: too many connections is unavailable");
+  const pool = new pg.Pool({ connectionString: limited.toString(), max: 1 });
+  pool.on("error", () => {});
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const viaPrisma = await caught(() => prisma.$queryRawUnsafe("SELECT 1"));
+  t.ok(isDatabaseUnavailable(viaPrisma), `prisma: too many connections is unavailable (${(viaPrisma as { code?: string }).code})`);
+  await prisma.$disconnect().catch(() => {});
+  await pool.end().catch(() => {});
+  await first.end();
+});
