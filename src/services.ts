@@ -156,7 +156,17 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     });
     const users = createPrismaUserStore(db.prisma);
     // Audit events also feed the metrics, once their transaction committed.
-    const sessionStore = tapSessionStore(createPrismaSessionStore(db.prisma), metrics.observe);
+    // Introspection's fast path checks a token's sub against its session's
+    // owner; sessions issued here are known without a read.
+    const owners = new SessionOwners({ findSession: (id) => sessionStore.findSession(id) });
+    const tapped = tapSessionStore(createPrismaSessionStore(db.prisma), metrics.observe);
+    const sessionStore: SessionStore = {
+      ...tapped,
+      issueSession(write) {
+        owners.learn(write.session.id, write.session.userId);
+        return tapped.issueSession(write);
+      },
+    };
     const audit = tapAuditLog(createPrismaAuditLog(db.prisma), metrics.observe);
     const passwords = await createPasswordHasher(opts.passwordParams);
     const runtime = await createRevocationRuntime({
@@ -199,7 +209,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     });
     const introspection = new IntrospectionService({
       verifier,
-      owners: new SessionOwners(sessionStore),
+      owners,
       revocations: runtime.check(storeRevocationCheck({ sessions: sessionStore, users, clock })),
       sessions: sessionStore,
       users,
