@@ -151,12 +151,14 @@ export function loadConfig(env: Env): Config {
   const host = get("HOST");
   const port = integer("PORT", 0, 65535);
   const databaseUrl = optional("DATABASE_URL");
-  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    problems.push("DATABASE_URL must be a postgres:// or postgresql:// URL");
+  if (databaseUrl !== undefined) {
+    const problem = urlProblem(databaseUrl, ["postgres:", "postgresql:"]);
+    if (problem) problems.push(`DATABASE_URL must be a postgres:// or postgresql:// URL (${problem})`);
   }
   const redisUrl = optional("REDIS_URL");
-  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
-    problems.push("REDIS_URL must be a redis:// or rediss:// URL");
+  if (redisUrl !== undefined) {
+    const problem = urlProblem(redisUrl, ["redis:", "rediss:"], /^\/?\d*$/);
+    if (problem) problems.push(`REDIS_URL must be a redis:// or rediss:// URL (${problem})`);
   }
   const keyEncryptionKey = optional("KEY_ENCRYPTION_KEY");
   if (keyEncryptionKey !== undefined && keyEncryptionKey.length < 32) {
@@ -243,6 +245,24 @@ export function loadConfig(env: Env): Config {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
+}
+
+/**
+ * What is wrong with a backing-service URL, or null. Never repeats the URL:
+ * it may hold a password. The drivers would otherwise fail later, with a
+ * stack trace that names no variable.
+ */
+function urlProblem(raw: string, protocols: string[], path?: RegExp): string | null {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return "it does not parse; a port must be a number from 0 to 65535";
+  }
+  if (!protocols.includes(url.protocol)) return `the scheme is ${url.protocol.replace(/:$/, "")}`;
+  if (url.hostname === "" && !url.searchParams.has("host")) return "it names no host";
+  if (path && !path.test(url.pathname)) return "the database number after the host must be a number";
+  return null;
 }
 
 function deepFreeze<T>(o: T): T {

@@ -24,3 +24,19 @@ export async function embeddedKeyEncryptionKey(dataDir: string): Promise<string>
   await chmod(path, 0o600);
   return (await readFile(path, "utf8")).trim();
 }
+
+/** Where a fresh embedded install leaves its first admin client's credentials. */
+export const ADMIN_CREDENTIALS_FILE = "admin-client.env";
+
+/**
+ * Keeps the admin client a fresh embedded install created, as shell
+ * assignments (`. ./data/admin-client.env`), so the README's walk-through and
+ * the CLI find it while the service runs. Owner-only, beside the
+ * key-encryption key that already lives there with the same trust.
+ */
+export async function saveAdminCredentials(dataDir: string, credentials: { id: string; secret: string }): Promise<string> {
+  const path = join(dataDir, ADMIN_CREDENTIALS_FILE);
+  await writeFile(path, `ADMIN_CLIENT_ID=${credentials.id}\nADMIN_CLIENT_SECRET=${credentials.secret}\n`, { mode: 0o600 });
+  await chmod(path, 0o600);
+  return path;
+}

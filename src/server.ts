@@ -3,6 +3,13 @@ import { buildApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { loggerOptions } from "./logger.js";
 import { createServices } from "./services.js";
+import { listenFailure, startupFailure, whereOf, type StartupFailure } from "./startup-errors.js";
+
+/** One line naming the variable or the service, then exit: no stack for what an operator must fix. */
+function fail(failure: StartupFailure): never {
+  process.stderr.write(`${failure.exitCode === 2 ? "config error" : "start-up error"}: ${failure.line}\n`);
+  process.exit(failure.exitCode);
+}
 
 /** The only place that reads process.env, listens, and exits. */
 async function main(): Promise<void> {
@@ -20,10 +27,14 @@ async function main(): Promise<void> {
   const services = await createServices(config, {
     log: { info: (m) => logger.info(m), error: (obj, m) => logger.error(obj, m) },
     // Printed once, to the operator's terminal, never into the log stream.
-    onAdminBootstrap: ({ id, secret }) =>
+    onAdminBootstrap: ({ id, secret, file }) =>
       process.stderr.write(
-        `\nAn admin service client was created for this fresh install. Store the secret now; it is not shown again:\n  client_id=${id}\n  client_secret=${secret}\n\n`,
+        `\nAn admin service client was created for this fresh install (also kept, owner-only, in ${file}; load it with \`. ${file}\`):\n  client_id=${id}\n  client_secret=${secret}\n\n`,
       ),
+  }).catch((err: unknown) => {
+    const failure = startupFailure(err, config);
+    if (failure) fail(failure);
+    throw err;
   });
   const app = await buildApp(services, { logger });
   logger.info(
@@ -53,7 +64,16 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
 
-  await app.listen({ host: config.server.host, port: config.server.port });
+  await app.listen({ host: config.server.host, port: config.server.port }).catch(async (err: unknown) => {
+    const failure = listenFailure(err, config);
+    if (!failure) throw err;
+    await services.close().catch(() => {});
+    fail(failure);
+  });
+  if (config.storage.redisUrl && (await services.readiness()).redis !== "ok") {
+    // Redis is a cache and a bus: the service runs without it (SPEC §1), and says so.
+    logger.warn(`cannot reach Redis at ${whereOf(config.storage.redisUrl, 6379)} (REDIS_URL): running degraded on Postgres until it answers`);
+  }
 }
 
 main().catch((err) => {

@@ -11,10 +11,11 @@ import { IntrospectionService } from "./domain/introspection.js";
 import type { AccessTokenVerifier, SessionStore, UserStore } from "./domain/ports.js";
 import { RevocationService } from "./domain/revocation-service.js";
 import { storeRevocationCheck } from "./domain/session-liveness.js";
+import { SessionOwners } from "./domain/session-owners.js";
 import { SessionService } from "./domain/session-service.js";
 import { TokenRevocation } from "./domain/token-revocation.js";
 import { UserService } from "./domain/user-service.js";
-import { embeddedKeyEncryptionKey } from "./embedded-secrets.js";
+import { embeddedKeyEncryptionKey, saveAdminCredentials } from "./embedded-secrets.js";
 import { createAccessTokenSigner, createAccessTokenVerifier } from "./keys/access-tokens.js";
 import { KeyManager } from "./keys/key-manager.js";
 import { cacheVerifiedClaims } from "./keys/verified-claims-cache.js";
@@ -115,7 +116,7 @@ export interface ServiceOptions {
   /** How long a verified client credential is trusted in memory (default 1 s). */
   clientCacheTtlMs?: number;
   /** Called once when a fresh embedded install creates its admin client (server.ts prints it). */
-  onAdminBootstrap?: (credentials: { id: string; secret: string }) => void;
+  onAdminBootstrap?: (credentials: { id: string; secret: string; file: string }) => void;
 }
 
 const noopLog = { info: () => {}, error: () => {} };
@@ -158,7 +159,17 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     });
     const users = createPrismaUserStore(db.prisma);
     // Audit events also feed the metrics, once their transaction committed.
-    const sessionStore = tapSessionStore(createSessionRepository(db.sql), metrics.observe);
+    // Introspection's fast path checks a token's sub against its session's
+    // owner; sessions issued here are known without a read.
+    const owners = new SessionOwners({ findSession: (id) => sessionStore.findSession(id) });
+    const tapped = tapSessionStore(createSessionRepository(db.sql), metrics.observe);
+    const sessionStore: SessionStore = {
+      ...tapped,
+      issueSession(write) {
+        owners.learn(write.session.id, write.session.userId);
+        return tapped.issueSession(write);
+      },
+    };
     const audit = tapAuditLog(createPrismaAuditLog(db.prisma), metrics.observe);
     const passwords = await createPasswordHasher(opts.passwordParams);
     const runtime = await createRevocationRuntime({
@@ -175,7 +186,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     revocation = runtime; // closed on a failed start
     const revocationList = runtime.feed.list;
     const publisher = runtime.publisher;
-    const tokenSettings = { issuer: config.tokens.issuer, audience: config.tokens.audience };
+    const tokenSettings = { issuer: config.tokens.issuer, audience: config.tokens.audience, maxLifetimeSec: Math.ceil(config.tokens.accessTokenTtlMs / 1000) };
     const signer = createAccessTokenSigner(keys, tokenSettings);
     const verifier = cacheVerifiedClaims(createAccessTokenVerifier(keys, tokenSettings, clock, reloadOnUnknownKid(keys, clock)), keys, clock);
     const sessions = new SessionService({
@@ -201,6 +212,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     });
     const introspection = new IntrospectionService({
       verifier,
+      owners,
       revocations: runtime.check(storeRevocationCheck({ sessions: sessionStore, users, clock })),
       sessions: sessionStore,
       users,
@@ -215,8 +227,9 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       // Shown once, on the first start of a fresh embedded install, outside the
       // log stream (SPEC §6: no secret in logs); only its hash is kept.
       if (created) {
-        log.info(`created an admin service client on first start: client_id=${created.id} (its secret is printed once to standard error)`);
-        opts.onAdminBootstrap?.({ id: created.id, secret: created.secret });
+        const file = await saveAdminCredentials(config.storage.dataDir, created);
+        log.info(`created an admin service client on first start: client_id=${created.id} (credentials in ${file}, owner-only)`);
+        opts.onAdminBootstrap?.({ id: created.id, secret: created.secret, file });
       }
     }
 
@@ -304,6 +317,7 @@ function backoffOverrides(config: Config): BackoffOverrides {
   const p = (freeFailures: number) => ({ freeFailures, windowMs, maxBlockMs });
   return {
     "login:user": p(loginPerUser),
+    "login:user-ip": p(loginPerUser),
     "login:ip": p(loginPerIp),
     "refresh:ip": p(refreshPerIp),
     client: p(clientAuth),

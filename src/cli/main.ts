@@ -1,8 +1,10 @@
 #!/usr/bin/env node
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig, type Config } from "../config.js";
 import { systemClock } from "../domain/clock.js";
 import { AppError } from "../domain/errors.js";
+import { ADMIN_CREDENTIALS_FILE } from "../embedded-secrets.js";
 import { runCleanup } from "../maintenance/cleanup.js";
 import { CLIENT_SCOPES, isClientScope, type ClientScope } from "../domain/client-ports.js";
 import { createServices, type Services } from "../services.js";
@@ -194,6 +196,12 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   } catch (err) {
     if (err instanceof AppError && err.status < 500) {
       io.err(`error: ${err.description}`);
+      return 1;
+    }
+    // The embedded database admits one process: while the service runs, it owns it.
+    if (err instanceof Error && /data folder .* in use/.test(err.message) && config.storage.databaseUrl === undefined) {
+      io.err(`error: ${err.message}`);
+      io.err(`the service is running on DATA_DIR=${config.storage.dataDir}: use its admin API with the credentials in ${join(config.storage.dataDir, ADMIN_CREDENTIALS_FILE)} (README, Walk-through), or stop it first`);
       return 1;
     }
     throw err;

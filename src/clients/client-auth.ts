@@ -6,6 +6,7 @@ import { AppError, forbidden, invalidClient, invalidRequest } from "../domain/er
 import type { AuditLog } from "../domain/ports.js";
 import { attemptKey, type AttemptLimiter } from "../rate-limit/attempt-limiter.js";
 import type { RequestCeiling } from "../rate-limit/request-ceiling.js";
+import { isStorable } from "../http/storable-input.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -50,7 +51,8 @@ function credentialsOf(request: FastifyRequest, reply: FastifyReply): Credential
     const colon = decoded.indexOf(":");
     const id = colon > 0 ? formDecode(decoded.slice(0, colon)) : null;
     const secret = colon > 0 ? formDecode(decoded.slice(colon + 1)) : null;
-    if (id === null || secret === null || secret.length === 0 || secret.length > MAX_SECRET) {
+    // A decoded id is looked up in Postgres: it must be storable (http/storable-input.ts).
+    if (id === null || secret === null || !isStorable(id) || secret.length === 0 || secret.length > MAX_SECRET) {
       void reply.header("www-authenticate", CHALLENGE);
       throw invalidClient("the Authorization header must be HTTP Basic with the client id and secret");
     }
@@ -92,10 +94,14 @@ export function clientGuard(deps: ClientGuardDeps, scope: ClientScope) {
     // else may run a slow hash, so it is subject to the backoff first.
     let client = deps.clients.cached(credentials.id, credentials.secret);
     if (!client) {
-      const keys = [attemptKey.client(credentials.id.slice(0, 64)), attemptKey.clientIp(request.ip)];
+      // Per client and address, never per client alone: a client id is no
+      // secret, and strangers failing with it must not stop its holder.
+      const pair = attemptKey.client(credentials.id.slice(0, 64), request.ip);
+      const keys = [pair, attemptKey.clientIp(request.ip)];
       await deps.attempts.check(keys);
       try {
         client = await deps.clients.authenticate(credentials.id, credentials.secret);
+        await deps.attempts.succeed([pair]);
       } catch (err) {
         if (credentials.scheme === "basic") void reply.header("www-authenticate", CHALLENGE);
         if (err instanceof AppError && err.code === "invalid_client") {

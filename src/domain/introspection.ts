@@ -3,6 +3,7 @@ import type { Clock } from "./clock.js";
 import { AppError } from "./errors.js";
 import type { AccessTokenClaims, AccessTokenVerifier, SessionStore, UserStore } from "./ports.js";
 import type { RevocationCheck } from "./revocation-ports.js";
+import type { SessionOwners } from "./session-owners.js";
 import { sessionState } from "./session-policy.js";
 import { transportOf, type PresentedVia, type Transport } from "./types.js";
 
@@ -26,6 +27,7 @@ export type IntrospectionResult = typeof INACTIVE | ActiveToken;
 
 export interface IntrospectionDeps {
   verifier: AccessTokenVerifier;
+  owners: SessionOwners;
   revocations: RevocationCheck;
   sessions: SessionStore;
   users: UserStore;
@@ -67,7 +69,9 @@ export class IntrospectionService {
       if (err instanceof AppError && err.code === "invalid_token") return null;
       throw err;
     }
-    return (await this.deps.revocations.isRevoked(claims)) ? null : claims;
+    if (await this.deps.revocations.isRevoked(claims)) return null;
+    // The same rule as the Postgres path: the token's subject owns its session.
+    return (await this.deps.owners.owns(claims.sub, claims.sid)) ? claims : null;
   }
 
   private async accessToken(token: string): Promise<IntrospectionResult> {

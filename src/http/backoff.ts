@@ -1,7 +1,17 @@
 import { AppError, RateLimitedError } from "../domain/errors.js";
 import type { AuditLog } from "../domain/ports.js";
 import type { Clock } from "../domain/clock.js";
-import type { AttemptKey, AttemptLimiter } from "../rate-limit/attempt-limiter.js";
+import type { AttemptKey, AttemptLimiter, GatedKey } from "../rate-limit/attempt-limiter.js";
+
+/** The keys of one attempt: checked and charged on failure, and those a success clears. */
+export interface BackoffKeys {
+  /** Checked before the attempt and charged on a failure. */
+  keys: AttemptKey[];
+  /** Checked only when their gate has failures (attempt-limiter.ts); charged on a failure too. */
+  gated?: GatedKey[];
+  /** Cleared by a success: never an address's own key. */
+  resetOnSuccess?: AttemptKey[];
+}
 
 export interface BackoffDeps {
   attempts: AttemptLimiter;
@@ -11,8 +21,9 @@ export interface BackoffDeps {
 
 /**
  * Runs an attempt under exponential backoff (SPEC §6): refused with 429 while
- * any of its keys is blocked; a failure (`invalid_grant`) counts against every
- * key; a success clears only `resetOnSuccess` (the account's key). IP keys are
+ * any of its keys is blocked (a gated key only for callers with failures of
+ * their own); a failure (`invalid_grant`) counts against every key; a
+ * success clears only `resetOnSuccess` (the account's keys). IP keys are
  * never cleared by a success: otherwise an attacker could wipe their IP's
  * count by logging into an account of their own between guesses. Only
  * failures count, so normal use at full speed never meets a limit.
@@ -20,13 +31,12 @@ export interface BackoffDeps {
 export async function withBackoff<T>(
   deps: BackoffDeps,
   limit: string,
-  keys: AttemptKey[],
+  { keys, gated = [], resetOnSuccess = [] }: BackoffKeys,
   context: { ip: string | null; userAgent: string | null },
   work: () => Promise<T>,
-  resetOnSuccess: AttemptKey[] = [],
 ): Promise<T> {
   try {
-    await deps.attempts.check(keys);
+    await deps.attempts.check(keys, gated);
   } catch (err) {
     if (err instanceof RateLimitedError) {
       await deps.auditLog.record(
@@ -42,7 +52,7 @@ export async function withBackoff<T>(
     return result;
   } catch (err) {
     if (err instanceof AppError && err.code === "invalid_grant") {
-      const outcome = await deps.attempts.fail(keys);
+      const outcome = await deps.attempts.fail([...keys, ...gated.map((g) => g.key)]);
       if (outcome.blocked.length > 0) {
         await deps.auditLog.record(
           { type: "rate_limited", actor: "anonymous", ...context, detail: { limit, keys: outcome.blocked, retry_after: outcome.retryAfterSeconds, started: true } },

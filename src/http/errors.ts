@@ -35,8 +35,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
     return reply.status(500).send({ error: "server_error", error_description: "internal error" });
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    return reply.status(404).send({ error: "not_found", error_description: `no route for ${request.method} ${request.url.split("?")[0]!.slice(0, 200)}` });
+  app.setNotFoundHandler((_request, reply) => {
+    // The path is input: not repeated.
+    return reply.status(404).send({ error: "not_found", error_description: "no such route" });
   });
 }
 
@@ -47,9 +48,9 @@ function validationMessage(err: FastifyError): string {
   const path = first.instancePath ? first.instancePath.replace(/^\//, "").replace(/\//g, ".") : "";
   const missing = (first.params as { missingProperty?: string } | undefined)?.missingProperty;
   if (missing) return `${where}.${missing} is required`;
-  if (first.keyword === "additionalProperties") {
-    return `${where} has an unknown field ${(first.params as { additionalProperty?: string }).additionalProperty ?? ""}`.trim();
-  }
+  // The unknown field's name is input (a mangled body can turn a token into
+  // a field name): it is never repeated. Paths and messages come from the schema.
+  if (first.keyword === "additionalProperties") return `${where} has a field this route does not take`;
   return `${where}${path ? "." + path : ""} ${first.message ?? "is invalid"}`;
 }
 

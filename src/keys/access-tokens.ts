@@ -3,6 +3,7 @@ import { errors, jwtVerify, type JWTHeaderParameters } from "jose";
 import type { Clock } from "../domain/clock.js";
 import { invalidToken } from "../domain/errors.js";
 import type { AccessTokenClaims, AccessTokenSigner, AccessTokenVerifier } from "../domain/ports.js";
+import { implausibleWindow } from "../verifier/token-window.js";
 import { signCompactJws } from "./compact-jws.js";
 import type { KeyManager } from "./key-manager.js";
 
@@ -15,6 +16,8 @@ export const MAX_TOKEN_LENGTH = 4096;
 export interface TokenSettings {
   issuer: string;
   audience: string[];
+  /** The longest access-token lifetime the service gives (ACCESS_TOKEN_TTL), in seconds. */
+  maxLifetimeSec: number;
 }
 
 export function createAccessTokenSigner(keys: KeyManager, settings: TokenSettings): AccessTokenSigner {
@@ -75,6 +78,8 @@ export function createAccessTokenVerifier(
         ) {
           throw invalidToken("token claims are malformed");
         }
+        const implausible = implausibleWindow(payload.iat!, payload.exp!, Math.floor(clock.now().getTime() / 1000), settings.maxLifetimeSec);
+        if (implausible) throw invalidToken(undefined, implausible);
         return payload as unknown as AccessTokenClaims;
       } catch (err) {
         if (err instanceof errors.JOSEError) throw invalidToken(undefined, err.code);

@@ -6,20 +6,37 @@
  */
 
 /** Key families, each with its own backoff policy. */
-export const ATTEMPT_FAMILIES = ["login:user", "login:ip", "refresh:ip", "client", "client-ip"] as const;
+export const ATTEMPT_FAMILIES = ["login:user", "login:user-ip", "login:ip", "refresh:ip", "client", "client-ip"] as const;
 export type AttemptFamily = (typeof ATTEMPT_FAMILIES)[number];
 
 /** `<family>:<subject>`, e.g. `login:user:alice` or `client-ip:203.0.113.7`. */
 export type AttemptKey = `${AttemptFamily}:${string}`;
 
-/** Builds keys so callers never hand-format them (the username must already be normalised). */
+/**
+ * Builds keys so callers never hand-format them (the username must already
+ * be normalised). A pair puts the address first: an address holds no space,
+ * so `<ip> <subject>` is unambiguous whatever the subject contains.
+ */
 export const attemptKey = {
   loginUser: (usernameKey: string): AttemptKey => `login:user:${usernameKey}`,
+  loginUserIp: (usernameKey: string, ip: string): AttemptKey => `login:user-ip:${ip} ${usernameKey}`,
   loginIp: (ip: string): AttemptKey => `login:ip:${ip}`,
   refreshIp: (ip: string): AttemptKey => `refresh:ip:${ip}`,
-  client: (clientId: string): AttemptKey => `client:${clientId}`,
+  /** A client id is not a secret: its failures are counted per client and address, never per client alone. */
+  client: (clientId: string, ip: string): AttemptKey => `client:${ip} ${clientId}`,
   clientIp: (ip: string): AttemptKey => `client-ip:${ip}`,
 } as const;
+
+/**
+ * A key that blocks only callers whose own `gate` key has failures on
+ * record: an account's key (failures from every address) stops the
+ * addresses that failed on that account, never one that has not, so
+ * strangers cannot lock its owner out.
+ */
+export interface GatedKey {
+  key: AttemptKey;
+  gate: AttemptKey;
+}
 
 // Longest first, so "login:user" wins over a shorter family that prefixes it.
 const BY_LENGTH = [...ATTEMPT_FAMILIES].sort((a, b) => b.length - a.length);
@@ -46,9 +63,10 @@ export interface AttemptLimiter {
   /**
    * Throws `RateLimitedError` (with the longest wait of the blocked keys) if
    * any key is blocked; resolves otherwise. Runs on every attempt, so it
-   * costs at most one round trip for all keys.
+   * costs at most one round trip for all keys. A gated key counts only
+   * when its gate has failures.
    */
-  check(keys: readonly AttemptKey[]): Promise<void>;
+  check(keys: readonly AttemptKey[], gated?: readonly GatedKey[]): Promise<void>;
   /** Records one failure on each key; a failure past the free allowance blocks that key. */
   fail(keys: readonly AttemptKey[]): Promise<FailureOutcome>;
   /**

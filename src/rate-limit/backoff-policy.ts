@@ -23,6 +23,7 @@ const ipPolicy: BackoffPolicy = { freeFailures: 20, windowMs: 15 * MINUTE, baseB
 
 export const DEFAULT_BACKOFF_POLICIES: BackoffPolicies = Object.freeze({
   "login:user": userPolicy,
+  "login:user-ip": userPolicy,
   "login:ip": ipPolicy,
   "refresh:ip": ipPolicy,
   client: userPolicy,

@@ -38,10 +38,13 @@ export function createMemoryAttemptLimiter(options: MemoryAttemptLimiterOptions)
       return states.size;
     },
 
-    async check(keys) {
+    async check(keys, gated = []) {
       const now = clock.now().getTime();
       let wait = 0;
       for (const key of keys) wait = Math.max(wait, retryAfterSeconds(live(key, now)?.blockedUntil ?? 0, now));
+      for (const { key, gate } of gated) {
+        if ((live(gate, now)?.failures ?? 0) > 0) wait = Math.max(wait, retryAfterSeconds(live(key, now)?.blockedUntil ?? 0, now));
+      }
       if (wait > 0) throw new RateLimitedError(wait);
     },
 

@@ -61,18 +61,24 @@ export function createRedisAttemptLimiter(options: RedisAttemptLimiterOptions): 
   const timeoutMs = options.commandTimeoutMs ?? 250;
 
   return {
-    async check(keys) {
+    async check(keys, gated = []) {
       const now = clock.now().getTime();
       let blockedUntil: Array<string | null>;
+      let gates: Array<string | null>;
       try {
         // Issued together, so one round trip; one command per key, so no
-        // cross-slot command reaches a Cluster.
-        blockedUntil = await withTimeout(Promise.all(keys.map((k) => redis.hget(prefix + k, "b"))), timeoutMs);
+        // cross-slot command reaches a Cluster. A gate's hash exists only
+        // while its failures are live (its TTL ends with its window).
+        [blockedUntil, gates] = await withTimeout(
+          Promise.all([Promise.all([...keys, ...gated.map((g) => g.key)].map((k) => redis.hget(prefix + k, "b"))), Promise.all(gated.map((g) => redis.hget(prefix + g.gate, "n")))]),
+          timeoutMs,
+        );
       } catch (err) {
         onError(err, "check");
-        return fallback?.check(keys);
+        return fallback?.check(keys, gated);
       }
-      const wait = Math.max(0, ...blockedUntil.map((b) => retryAfterSeconds(Number(b ?? 0), now)));
+      const counted = blockedUntil.filter((_, i) => i < keys.length || Number(gates[i - keys.length] ?? 0) > 0);
+      const wait = Math.max(0, ...counted.map((b) => retryAfterSeconds(Number(b ?? 0), now)));
       if (wait > 0) throw new RateLimitedError(wait);
     },
 

@@ -5,7 +5,7 @@
 import type { PGlite } from "@electric-sql/pglite";
 import type pg from "pg";
 import { createHash } from "node:crypto";
-import { UnavailableError } from "../domain/errors.js";
+import { asUnavailable } from "./unavailable.js";
 
 /** A statement with positional parameters ($1, $2, …) and a stable name for server-side preparation. */
 export interface Statement {
@@ -63,15 +63,8 @@ export function sql(strings: TemplateStringsArray, ...values: unknown[]): Statem
   return { text: shape.text, values: params.every(Boolean) ? values : values.filter((_, i) => params[i]), name: shape.name };
 }
 
-/** Load, not bugs: no pooled connection free in time, or a lock wait past lock_timeout (503). */
-function translatePg(err: unknown): unknown {
-  const e = err as { message?: unknown; code?: unknown };
-  if (typeof e?.message === "string" && /timeout exceeded when trying to connect/i.test(e.message)) {
-    return new UnavailableError("the database is busy; retry shortly", 1, err);
-  }
-  if (e?.code === "55P03") return new UnavailableError("the database is busy; retry shortly", 1, err);
-  return err;
-}
+/** Outage and load (pool exhausted, server restarting…) are the domain's 503, not bugs. */
+const translatePg = asUnavailable;
 
 /** Postgres through the pg pool. */
 export function pgSqlDriver(pool: pg.Pool): SqlDriver {

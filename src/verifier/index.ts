@@ -19,9 +19,11 @@ import {
 } from "./errors.js";
 import { basicAuthorization } from "./http.js";
 import { JwksCache, MAX_KID_LENGTH } from "./jwks-cache.js";
-import { resolveOptions, type VerifierOptions } from "./options.js";
+import { pollIntervalFor, resolveOptions, type VerifierOptions } from "./options.js";
 import { RevocationSet } from "./revocation-set.js";
 import { RevocationSync, type StreamState } from "./revocation-sync.js";
+import type { ServerBounds } from "./revocation-wire.js";
+import { implausibleWindow } from "./token-window.js";
 
 export {
   KeysUnavailableError,
@@ -83,7 +85,29 @@ const MAX_TOKEN_LENGTH = 4096;
 /** Creates a verifier and starts its background JWKS load and revocation sync. */
 export function createVerifier(options: VerifierOptions): Verifier {
   const o = resolveOptions(options);
-  const { clock, maxStalenessMs } = o;
+  const { clock } = o;
+  // The server's bounds replace the defaults the caller did not set.
+  let maxStalenessMs = o.maxStalenessMs;
+  let maxLifetimeSec = o.maxTokenLifetimeSec;
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = (everyMs: number) => {
+    clearInterval(timer);
+    timer = setInterval(() => {
+      sync.maintain();
+      jwks.maintain();
+      claimsCache.prune(Math.floor(clock.now().getTime() / 1000));
+    }, everyMs);
+    timer.unref();
+  };
+  const onBounds = (b: ServerBounds) => {
+    if (!o.lifetimeGiven && b.maxTokenLifetimeSec !== undefined) maxLifetimeSec = b.maxTokenLifetimeSec;
+    if (o.stalenessGiven || b.maxStalenessSec === undefined || b.maxStalenessSec * 1000 === maxStalenessMs) return;
+    maxStalenessMs = b.maxStalenessSec * 1000;
+    if (!o.pollGiven && !closed) {
+      sync.setPollInterval(pollIntervalFor(maxStalenessMs));
+      schedule(pollIntervalFor(maxStalenessMs));
+    }
+  };
 
   const controller = new AbortController();
   const claimsCache = new ClaimsCache<VerifiedClaims>(o.maxCachedTokens);
@@ -140,6 +164,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       listReady = true;
       checkReady();
     },
+    onBounds,
     onError: o.onError,
   });
 
@@ -206,6 +231,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
       claimsCache.set(token, { claims, kid: result.protectedHeader.kid! });
       nowMs = clock.now().getTime();
     }
+    // A token the issuer cannot have given: iat ahead of the clock, or a lifetime past the longest.
+    const implausible = implausibleWindow(claims.iat, claims.exp, Math.floor(nowMs / 1000), maxLifetimeSec);
+    if (implausible !== null) throw new TokenInvalidError(implausible);
     // SPEC §3 transport binding: bearer tokens only from the header, cookie tokens only from cookies.
     if (claims.trn !== expected) throw new TransportMismatchError();
     const lastSync = sync.lastSyncAt;
@@ -217,12 +245,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return claims;
   }
 
-  const timer = setInterval(() => {
-    sync.maintain();
-    jwks.maintain();
-    claimsCache.prune(Math.floor(clock.now().getTime() / 1000));
-  }, o.pollIntervalMs);
-  timer.unref();
+  schedule(o.pollIntervalMs);
   const initialKeys = jwks.loadInitial();
   sync.start();
 

@@ -14,13 +14,23 @@ export interface VerifierOptions {
   /** A service client with scope `revocations:read`. */
   clientId: string;
   clientSecret: string;
-  /** Reject every token once the revocation list has not synced for this long. Default 30 s. */
+  /**
+   * Reject every token once the revocation list has not synced for this
+   * long. Default: the bound the service advertises (its
+   * MAX_REVOCATION_STALENESS), and 30 s until it has.
+   */
   maxStalenessMs?: number;
+  /**
+   * Reject a token whose `exp - iat` is longer than this. Default: the
+   * longest lifetime the service advertises (its ACCESS_TOKEN_TTL), and
+   * 24 h for a server that advertises none.
+   */
+  maxTokenLifetimeMs?: number;
   /** Default the global fetch. */
   fetch?: FetchFn;
   /** Default the system clock. */
   clock?: VerifierClock;
-  /** How often to poll while the stream is down. Default maxStalenessMs / 3. */
+  /** How often to poll while the stream is down. Default a third of the staleness bound. */
   pollIntervalMs?: number;
   /** Timeout of one HTTP request (for the stream: until its headers arrive). Default pollIntervalMs, within 1–10 s. */
   requestTimeoutMs?: number;
@@ -45,6 +55,13 @@ export interface ResolvedOptions {
   clientId: string;
   clientSecret: string;
   maxStalenessMs: number;
+  /** False when maxStalenessMs is the default, which the server's bound then replaces. */
+  stalenessGiven: boolean;
+  /** False when pollIntervalMs is derived from the staleness bound. */
+  pollGiven: boolean;
+  maxTokenLifetimeSec: number;
+  /** False when maxTokenLifetimeSec is the default, which the server's bound then replaces. */
+  lifetimeGiven: boolean;
   fetch: FetchFn;
   clock: VerifierClock;
   /** True when no clock was given: jose then reads the time itself. */
@@ -58,12 +75,16 @@ export interface ResolvedOptions {
   onError: (err: unknown) => void;
 }
 
+const DEFAULT_MAX_TOKEN_LIFETIME_MS = 24 * 3600_000;
+
+/** The default poll interval for a staleness bound: a third of it, so two polls may fail before verify() fails closed. */
+export const pollIntervalFor = (maxStalenessMs: number): number => Math.max(100, Math.floor(maxStalenessMs / 3));
+
 /** Fills in defaults; throws TypeError for a missing or nonsensical option (a configuration error, not a token error). */
 export function resolveOptions(o: VerifierOptions): ResolvedOptions {
   const issuer = requireString(o.issuer, "issuer");
   const maxStalenessMs = positive(o.maxStalenessMs ?? 30_000, "maxStalenessMs");
-  // A third of the staleness bound: two polls may fail before verify() fails closed.
-  const pollIntervalMs = positive(o.pollIntervalMs ?? Math.max(100, Math.floor(maxStalenessMs / 3)), "pollIntervalMs");
+  const pollIntervalMs = positive(o.pollIntervalMs ?? pollIntervalFor(maxStalenessMs), "pollIntervalMs");
   const reconnect = o.reconnectDelayMs ?? { min: 500, max: 30_000 };
   positive(reconnect.min, "reconnectDelayMs.min");
   if (!(positive(reconnect.max, "reconnectDelayMs.max") >= reconnect.min)) throw new TypeError("createVerifier: reconnectDelayMs.max must be at least .min");
@@ -77,6 +98,10 @@ export function resolveOptions(o: VerifierOptions): ResolvedOptions {
     clientId: requireString(o.clientId, "clientId"),
     clientSecret: requireString(o.clientSecret, "clientSecret"),
     maxStalenessMs,
+    stalenessGiven: o.maxStalenessMs !== undefined,
+    pollGiven: o.pollIntervalMs !== undefined,
+    maxTokenLifetimeSec: Math.floor(positive(o.maxTokenLifetimeMs ?? DEFAULT_MAX_TOKEN_LIFETIME_MS, "maxTokenLifetimeMs") / 1000),
+    lifetimeGiven: o.maxTokenLifetimeMs !== undefined,
     fetch: o.fetch ?? globalThis.fetch,
     clock: o.clock ?? systemClock,
     systemTime: o.clock === undefined,

@@ -25,7 +25,11 @@
  * compare it for equality; the server gives one string per position.
  *
  * 1. `GET {revocationsUri}` →
- *    `200 { "entries": [every live entry], "cursor": "<position after them>" }`
+ *    `200 { "entries": [every live entry], "cursor": "<position after them>",
+ *    "max_staleness": 30, "max_token_lifetime": 600 }`: the last two (seconds,
+ *    in every list and heartbeat; optional for older servers) are what the
+ *    server requires of verifiers, taken as the defaults of `maxStalenessMs`
+ *    and `maxTokenLifetimeMs`.
  * 2. `GET {revocationsUri}?since=<cursor>` →
  *    `200 { "entries": [entries added after <cursor>], "cursor": "<new position>" }`
  *    (`entries` may be empty, `cursor` then unchanged), or `410 Gone` when the
@@ -78,7 +82,7 @@
 import type { VerifierClock } from "./clock.js";
 import { cancelOnAbort, childController, fetchAbortable, getJson, HttpStatusError, type FetchFn } from "./http.js";
 import type { RevocationSet } from "./revocation-set.js";
-import { parseBatch, parseHeartbeat, SyncProtocolError } from "./revocation-wire.js";
+import { parseBatch, parseHeartbeat, SyncProtocolError, type ServerBounds } from "./revocation-wire.js";
 import { sleep } from "./sleep.js";
 import { SseParser, type SseEvent } from "./sse.js";
 
@@ -97,6 +101,8 @@ export interface RevocationSyncOptions {
   reconnectDelayMs: { min: number; max: number };
   /** After every successful sync. */
   onSync(): void;
+  /** The bounds the server advertised with a list or heartbeat. */
+  onBounds(bounds: ServerBounds): void;
   onError(err: unknown): void;
 }
 
@@ -117,7 +123,16 @@ export class RevocationSync {
   private polling: Promise<void> | null = null;
   private streamLoop: Promise<void> | null = null;
 
-  constructor(private readonly opts: RevocationSyncOptions) {}
+  private pollIntervalMs: number;
+
+  constructor(private readonly opts: RevocationSyncOptions) {
+    this.pollIntervalMs = opts.pollIntervalMs;
+  }
+
+  /** A new poll interval (when the server's staleness bound replaced the default). */
+  setPollInterval(ms: number): void {
+    this.pollIntervalMs = ms;
+  }
 
   /** Opens the stream (and keeps reopening it until the signal aborts). */
   start(): void {
@@ -131,7 +146,7 @@ export class RevocationSync {
   maintain(): void {
     const now = this.opts.clock.now().getTime();
     this.opts.set.prune(Math.floor(now / 1000));
-    if (!this.streamHealthy || this.lastSyncAt === null || now - this.lastSyncAt >= this.opts.pollIntervalMs) this.poll();
+    if (!this.streamHealthy || this.lastSyncAt === null || now - this.lastSyncAt >= this.pollIntervalMs) this.poll();
   }
 
   /** Resolves once the stream loop and any poll have wound down (after the signal aborted). */
@@ -164,6 +179,7 @@ export class RevocationSync {
       body = await this.get(null);
     }
     const batch = parseBatch(body);
+    this.opts.onBounds(batch.bounds);
     this.opts.set.add(batch.entries, Math.floor(this.opts.clock.now().getTime() / 1000));
     // If the stream moved the cursor meanwhile, it is ahead of this answer.
     if (this.cursor === since) this.cursor = batch.cursor;
@@ -277,6 +293,7 @@ export class RevocationSync {
       case "snapshot":
       case "revocation": {
         const batch = parseBatch(JSON.parse(e.data), e.id);
+        this.opts.onBounds(batch.bounds);
         this.opts.set.add(batch.entries, Math.floor(now / 1000));
         this.cursor = batch.cursor;
         this.markStreamAlive();
@@ -284,7 +301,8 @@ export class RevocationSync {
         return;
       }
       case "heartbeat": {
-        const cursor = parseHeartbeat(JSON.parse(e.data));
+        const { cursor, bounds } = parseHeartbeat(JSON.parse(e.data));
+        this.opts.onBounds(bounds);
         this.markStreamAlive();
         if (this.cursor !== null && (cursor === undefined || cursor === this.cursor)) this.synced(now);
         else this.poll();

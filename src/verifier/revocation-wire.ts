@@ -12,20 +12,39 @@ export class SyncProtocolError extends Error {
 const MAX_CURSOR_LENGTH = 1024;
 const MAX_ID_LENGTH = 512;
 
+/** What the server requires of verifiers, in seconds (members `max_staleness`, `max_token_lifetime`). */
+export interface ServerBounds {
+  maxStalenessSec?: number;
+  maxTokenLifetimeSec?: number;
+}
+
 /** Validates a `{ entries, cursor }` body (a poll answer, or a snapshot/revocation event). */
-export function parseBatch(body: unknown, fallbackCursor?: string): { entries: RevocationEntry[]; cursor: string } {
+export function parseBatch(body: unknown, fallbackCursor?: string): { entries: RevocationEntry[]; cursor: string; bounds: ServerBounds } {
   if (!isObject(body) || !Array.isArray(body.entries)) throw new SyncProtocolError("expected { entries, cursor }");
   const cursor = body.cursor ?? fallbackCursor;
   if (!isCursor(cursor)) throw new SyncProtocolError("missing or malformed cursor");
-  return { entries: body.entries.map(parseEntry), cursor };
+  return { entries: body.entries.map(parseEntry), cursor, bounds: parseBounds(body) };
 }
 
-/** The cursor of a heartbeat event, if it carries one. */
-export function parseHeartbeat(body: unknown): string | undefined {
+/** The cursor of a heartbeat event, if it carries one, and the server's bounds. */
+export function parseHeartbeat(body: unknown): { cursor: string | undefined; bounds: ServerBounds } {
   if (!isObject(body)) throw new SyncProtocolError("malformed heartbeat");
-  if (body.cursor === undefined) return undefined;
+  const bounds = parseBounds(body);
+  if (body.cursor === undefined) return { cursor: undefined, bounds };
   if (!isCursor(body.cursor)) throw new SyncProtocolError("malformed heartbeat cursor");
-  return body.cursor;
+  return { cursor: body.cursor, bounds };
+}
+
+/** Absent members are fine (an older server); present ones must be positive numbers. */
+function parseBounds(body: Record<string, unknown>): ServerBounds {
+  const out: ServerBounds = {};
+  for (const [member, key] of [["max_staleness", "maxStalenessSec"], ["max_token_lifetime", "maxTokenLifetimeSec"]] as const) {
+    const v = body[member];
+    if (v === undefined) continue;
+    if (!isTime(v) || v <= 0) throw new SyncProtocolError(`malformed ${member}`);
+    out[key] = v;
+  }
+  return out;
 }
 
 function parseEntry(v: unknown): RevocationEntry {

@@ -167,7 +167,7 @@ for (const backend of backends) {
       await failTimes(limiter, [alice], 8); // 4 s
       await failTimes(limiter, [attemptKey.refreshIp("203.0.113.7")], 21); // 1 s
       t.equal(await waitOf(limiter.check([bob, ip])), 0, "another username and the login address are untouched");
-      t.equal(await waitOf(limiter.check([attemptKey.client("alice"), attemptKey.clientIp("203.0.113.7")])), 0);
+      t.equal(await waitOf(limiter.check([attemptKey.client("alice", "203.0.113.7"), attemptKey.clientIp("203.0.113.7")])), 0);
       t.equal(await waitOf(limiter.check([bob, attemptKey.refreshIp("203.0.113.7")])), 1);
       t.equal(await waitOf(limiter.check([attemptKey.refreshIp("203.0.113.7"), alice, bob])), 4);
       t.equal(await waitOf(limiter.check([])), 0, "no keys, nothing to block");
@@ -190,6 +190,19 @@ for (const backend of backends) {
     t.test("a key outside the known families is a bug, refused loudly", async (t) => {
       const { limiter } = fresh();
       await t.rejects(limiter.fail(["login:alice" as AttemptKey]), TypeError);
+    });
+
+    t.test("a gated key blocks only callers whose gate has failures: strangers cannot lock out a clean address", async (t) => {
+      const { limiter, clock } = fresh();
+      const pairOf = (addr: string) => attemptKey.loginUserIp("alice", addr);
+      // Eight addresses fail once each on alice: her account key is blocked.
+      for (let i = 0; i < 8; i++) await limiter.fail([pairOf(`198.51.100.${i}`), alice]);
+      const gatedCheck = (addr: string) => limiter.check([pairOf(addr)], [{ key: alice, gate: pairOf(addr) }]);
+      t.ok((await waitOf(gatedCheck("198.51.100.0"))) > 0, "an address that failed on alice waits for the account's block");
+      t.equal(await waitOf(gatedCheck("203.0.113.9")), 0, "an address that never failed on alice is not blocked by it");
+      t.equal(await waitOf(limiter.check([alice])), 4, "the account key itself is blocked (8 failures: 4 s)");
+      clock.advance(5 * SECOND);
+      t.equal(await waitOf(gatedCheck("198.51.100.0")), 0, "the block ends at its time for the addresses it applies to");
     });
 
     t.test("a success on a key with no failures is harmless", async (t) => {

@@ -21,7 +21,8 @@ for (const mode of MODES) t.test(`${mode}: GET /revocations lists every live ent
   const bob = await ctx.createUser();
 
   const empty = await list(ctx, reader);
-  t.same(empty, { status: 200, body: { entries: [], cursor: "0" } });
+  // SPEC §4: the service tells verifiers the bounds it requires (MAX_REVOCATION_STALENESS, ACCESS_TOKEN_TTL).
+  t.same(empty, { status: 200, body: { entries: [], cursor: "0", max_staleness: 30, max_token_lifetime: 600 } });
 
   const a1 = (await ctx.login(alice.username, alice.password)).json();
   const b1 = (await ctx.login(bob.username, bob.password)).json();
@@ -33,7 +34,7 @@ for (const mode of MODES) t.test(`${mode}: GET /revocations lists every live ent
   t.ok(Math.abs(first.body.entries[0].exp - (now() + 600)) <= 1, "exp is when the session's last access token expires");
   t.match(first.body.cursor, /^\d+$/);
 
-  t.same((await list(ctx, reader, first.body.cursor)).body, { entries: [], cursor: first.body.cursor }, "nothing new: same cursor");
+  t.same((await list(ctx, reader, first.body.cursor)).body, { entries: [], cursor: first.body.cursor, max_staleness: 30, max_token_lifetime: 600 }, "nothing new: same cursor");
 
   await logout(ctx, b1.access_token, true);
   const next = await list(ctx, reader, first.body.cursor);
@@ -122,7 +123,7 @@ t.test("GET /revocations/stream: snapshot, revocations from another instance wit
   t.equal(snapshot?.id, snap.cursor);
 
   const beat = await stream.nextOf("heartbeat", 1_000);
-  t.same(JSON.parse(beat.data), { cursor: snap.cursor }, "heartbeats carry the stream's position");
+  t.same(JSON.parse(beat.data), { cursor: snap.cursor, max_staleness: 30, max_token_lifetime: 600 }, "heartbeats carry the stream's position and the verifier bounds");
 
   const fresh = (await b.login(user.username, user.password)).json();
   const started = Date.now();

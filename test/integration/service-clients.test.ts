@@ -1,3 +1,5 @@
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
 import t from "tap";
 import { testApp, type Mode } from "../fixtures/app.js";
 import { FakeClock, SECOND } from "../fixtures/clock.js";
@@ -120,6 +122,10 @@ t.test("embedded first start creates an admin client and shows its credentials o
   const res = await first.app.inject({ method: "GET", url: "/revocations", headers: { authorization: basicAuth(id, secret) } });
   t.equal(res.statusCode, 403, "they authenticate; the client has scope admin only");
   const dataDir = first.services.config.storage.dataDir;
+  // Kept where the README's walk-through and the CLI find them, owner-only.
+  const file = join(dataDir, "admin-client.env");
+  t.equal(await readFile(file, "utf8"), `ADMIN_CLIENT_ID=${id}\nADMIN_CLIENT_SECRET=${secret}\n`, "the data folder keeps them as shell assignments");
+  t.equal((await stat(file)).mode & 0o777, 0o600, "readable by the owner only");
   await first.app.close();
   await first.services.close();
 

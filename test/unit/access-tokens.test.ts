@@ -7,7 +7,7 @@ import { KeyManager } from "../../src/keys/key-manager.js";
 import { FakeClock, DAY, HOUR, MINUTE } from "../fixtures/clock.js";
 import { MemoryKeyStore } from "../fixtures/memory-key-store.js";
 
-const SETTINGS = { issuer: "https://auth.example", audience: ["api"] };
+const SETTINGS = { issuer: "https://auth.example", audience: ["api"], maxLifetimeSec: 600 };
 const clock = new FakeClock(Date.UTC(2030, 0, 1));
 const keys = new KeyManager(new MemoryKeyStore(), randomBytes(32), { algorithm: "ES256", rotationIntervalMs: DAY, prepublishMs: HOUR, accessTokenTtlMs: 10 * MINUTE }, clock);
 await keys.ensure();
@@ -48,7 +48,7 @@ for (const algorithm of ["ES256", "RS256", "EdDSA"] as const) {
   t.test(`a ${algorithm} token from the signer is a standard JWS that jose verifies with the published key`, async (t) => {
     const ks = new KeyManager(new MemoryKeyStore(), randomBytes(32), { algorithm, rotationIntervalMs: DAY, prepublishMs: HOUR, accessTokenTtlMs: 10 * MINUTE }, clock);
     await ks.ensure();
-    const settings = { issuer: SETTINGS.issuer, audience: ["api", "other"] };
+    const settings = { ...SETTINGS, audience: ["api", "other"] };
     const token = await createAccessTokenSigner(ks, settings).sign({ sub: "u1", sid: "s1", trn: "bearer", iat: now, exp: now + 600 });
     const [header, payload] = token.split(".").slice(0, 2).map((part) => JSON.parse(Buffer.from(part, "base64url").toString("utf8")));
     const { kid: signingKid } = ks.signingKey();
@@ -148,4 +148,12 @@ t.test("a token missing a claim the product relies on is rejected", async (t) =>
   }
   t.match(await rejection(await forge({ trn: "pigeon" })), { code: "invalid_token", description: /malformed/ }, "a trn that is neither bearer nor cookie");
   t.match(await rejection(await forge({ sub: 42 } as unknown as JWTPayload)), { code: "invalid_token", description: /malformed/ }, "a non-string sub");
+});
+
+t.test("a token whose iat is in the future beyond the skew, or whose lifetime exceeds ACCESS_TOKEN_TTL, is refused", async (t) => {
+  t.match(await rejection(await forge({ iat: now + 3600, exp: now + 3600 + 600 })), { code: "invalid_token", detail: "iat_in_future" }, "iat an hour ahead");
+  t.match(await rejection(await forge({ iat: now - 10, exp: now + 10 * 365 * 86400 })), { code: "invalid_token", detail: "lifetime_too_long" }, "a ten-year token");
+  t.match(await rejection(await forge({ iat: now, exp: now + 601 })), { detail: "lifetime_too_long" }, "one second past the longest lifetime");
+  t.match(await verifier.verify(await forge({ iat: now + 1, exp: now + 601 })), { sub: "u1" }, "an iat one second ahead (the issuer's own rounding) passes");
+  t.match(await verifier.verify(await forge({ iat: now, exp: now + 600 })), { sub: "u1" }, "exactly the longest lifetime passes");
 });

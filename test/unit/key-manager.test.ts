@@ -15,7 +15,7 @@ const POLICY: KeyPolicy = {
 };
 /** key-manager.ts keeps retired keys this much longer, for clock skew between instances. */
 const SKEW = MINUTE;
-const SETTINGS = { issuer: "https://auth.example", audience: ["api"] };
+const SETTINGS = { issuer: "https://auth.example", audience: ["api"], maxLifetimeSec: 600 };
 
 function instance(store: MemoryKeyStore, clock: FakeClock, opts: { policy?: Partial<KeyPolicy>; sealingKey?: Uint8Array } = {}) {
   const keys = new KeyManager(store, opts.sealingKey ?? SEALING_KEY, { ...POLICY, ...opts.policy }, clock);

@@ -12,7 +12,8 @@ t.test("keys name their family, whatever the subject contains", async (t) => {
   t.equal(familyOf(attemptKey.loginUser("a:b")), "login:user");
   t.equal(familyOf(attemptKey.loginIp("::1")), "login:ip");
   t.equal(familyOf(attemptKey.refreshIp("10.0.0.1")), "refresh:ip");
-  t.equal(familyOf(attemptKey.client("svc")), "client");
+  t.equal(familyOf(attemptKey.client("svc", "::1")), "client");
+  t.equal(familyOf(attemptKey.loginUserIp("a b:c", "::1")), "login:user-ip", "not mistaken for the login:user family");
   t.equal(familyOf(attemptKey.clientIp("::1")), "client-ip", "not mistaken for the client family");
   t.throws(() => familyOf("client" as AttemptKey), TypeError);
 });

@@ -6,7 +6,7 @@ import { deriveKey } from "../../src/crypto/seal.js";
 import { FakeClock, MINUTE } from "../fixtures/clock.js";
 import { MemoryKeyStore } from "../fixtures/memory-key-store.js";
 
-const settings = { issuer: "https://sa.test", audience: ["https://sa.test"] };
+const settings = { issuer: "https://sa.test", audience: ["https://sa.test"], maxLifetimeSec: 600 };
 
 async function setup() {
   const clock = new FakeClock();

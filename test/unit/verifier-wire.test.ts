@@ -68,10 +68,12 @@ t.test("SSE: a line or event beyond the bound fails instead of growing without e
 t.test("wire format: batches are validated, and one malformed entry fails the whole batch", async (t) => {
   t.same(
     parseBatch({ entries: [{ sid: "s", exp: 10 }, { sub: "u", exp: 20, not_before: 5, extra: true }], cursor: "c1" }),
-    { entries: [{ sid: "s", exp: 10 }, { sub: "u", exp: 20, not_before: 5 }], cursor: "c1" },
+    { entries: [{ sid: "s", exp: 10 }, { sub: "u", exp: 20, not_before: 5 }], cursor: "c1", bounds: {} },
     "unknown members are ignored",
   );
-  t.same(parseBatch({ entries: [] }, "from-id"), { entries: [], cursor: "from-id" }, "the SSE id stands in for a missing cursor");
+  t.same(parseBatch({ entries: [] }, "from-id"), { entries: [], cursor: "from-id", bounds: {} }, "the SSE id stands in for a missing cursor");
+  t.same(parseBatch({ entries: [], cursor: "c", max_staleness: 5, max_token_lifetime: 300 }).bounds, { maxStalenessSec: 5, maxTokenLifetimeSec: 300 }, "the server's bounds are read");
+  t.throws(() => parseBatch({ entries: [], cursor: "c", max_staleness: "soon" }), SyncProtocolError, "a malformed bound fails the batch");
   const bad: Array<[string, unknown]> = [
     ["no entries", { cursor: "c" }],
     ["no cursor", { entries: [] }],

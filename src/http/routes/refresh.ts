@@ -45,7 +45,7 @@ export function registerRefresh(app: App, services: Services): void {
       const arrivedAt = arrivals.get(request) ?? services.clock.now();
       const keys = [attemptKey.refreshIp(request.ip)];
       const refresh = (token: string, transport: "bearer" | "cookie") =>
-        withBackoff(services, "refresh", keys, ctx, () => services.sessions.refresh(token, transport, ctx, arrivedAt));
+        withBackoff(services, "refresh", { keys }, ctx, () => services.sessions.refresh(token, transport, ctx, arrivedAt));
       if (fromBody !== undefined) return tokenBody(await refresh(fromBody, "bearer"));
       if (typeof fromCookie !== "string" || fromCookie.length === 0) {
         throw invalidRequest("a refresh_token (body) or the refresh cookie is required");

@@ -2,7 +2,7 @@ import { clientGuard } from "../../clients/client-auth.js";
 import type { FeedBatch } from "../../revocation/revocation-feed.js";
 import type { Services } from "../../services.js";
 import type { App } from "../types.js";
-import { listBody, SinceQuery, sinceOf } from "./revocations.js";
+import { listBody, SinceQuery, sinceOf, verifierBounds } from "./revocations.js";
 
 export interface StreamOptions {
   /** Heartbeat period (SPEC: at most 5 s). */
@@ -21,6 +21,7 @@ const MAX_BUFFERED_BYTES = 1 << 20;
  */
 export function registerRevocationStream(app: App, services: Services, opts: StreamOptions): void {
   const open = new Set<() => void>();
+  const bounds = verifierBounds(services.config);
   // Streams never end by themselves: end them so shutdown is not held up.
   app.addHook("preClose", async () => {
     for (const end of [...open]) end();
@@ -66,9 +67,9 @@ export function registerRevocationStream(app: App, services: Services, opts: Str
       };
       const send = (batch: FeedBatch) => {
         if (batch.cursor > position) position = batch.cursor;
-        write("revocation", listBody(batch.entries, position), position);
+        write("revocation", listBody(batch.entries, position, bounds), position);
       };
-      const heartbeat = () => write("heartbeat", { cursor: position.toString() });
+      const heartbeat = () => write("heartbeat", { cursor: position.toString(), ...bounds });
 
       open.add(end);
       // The response's close is the client going away (the request's fires once it is read).
@@ -83,8 +84,8 @@ export function registerRevocationStream(app: App, services: Services, opts: Str
         "x-request-id": request.id,
       });
       res.write("retry: 1000\n\n");
-      if (since === undefined) write("snapshot", listBody(initial.entries, position), position);
-      else if (initial.entries.length > 0) write("revocation", listBody(initial.entries, position), position);
+      if (since === undefined) write("snapshot", listBody(initial.entries, position, bounds), position);
+      else if (initial.entries.length > 0) write("revocation", listBody(initial.entries, position, bounds), position);
       else heartbeat();
       // A large first event may still be buffered; the limit applies to what follows it.
       limit = res.writableLength + MAX_BUFFERED_BYTES;
