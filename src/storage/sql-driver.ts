@@ -86,6 +86,11 @@ export function pgSqlDriver(pool: pg.Pool): SqlDriver {
         throw translatePg(err);
       }
       let broken: unknown;
+      // A checked-out connection that dies between statements emits 'error'
+      // rather than failing a query: keep it, so it is not uncaught, and
+      // let the next statement fail and the connection be discarded.
+      const onError = (e: unknown) => (broken = e);
+      client.on("error", onError);
       try {
         await client.query("BEGIN");
         const result = await work({ query: (s) => run(client, s) });
@@ -96,6 +101,7 @@ export function pgSqlDriver(pool: pg.Pool): SqlDriver {
         await client.query("ROLLBACK").catch((e: unknown) => (broken = e));
         throw translatePg(err);
       } finally {
+        client.off("error", onError);
         client.release(broken instanceof Error ? broken : undefined);
       }
     },
