@@ -31,6 +31,7 @@ import { createRevocationOutbox } from "./storage/prisma/revocation-outbox.js";
 import { createPrismaSessionStore } from "./storage/prisma/session-store.js";
 import { createPrismaUserStore } from "./storage/prisma/user-store.js";
 import { AdminService } from "./domain/admin-service.js";
+import { auditChainOf, type AuditChain } from "./audit/audit-chain.js";
 import type { AuditLog } from "./domain/ports.js";
 import { runCleanup } from "./maintenance/cleanup.js";
 import { tapAuditLog, tapSessionStore } from "./observability/event-tap.js";
@@ -81,6 +82,8 @@ export interface Services {
   admin: AdminService;
   /** Audit events outside a session transaction. */
   auditLog: AuditLog;
+  /** The hash chain over every audit event (SPEC §14). */
+  auditChain: AuditChain;
   metrics: Metrics;
   /** Failed-attempt backoff (SPEC §6): shared through Redis when configured. */
   attempts: AttemptLimiter;
@@ -111,6 +114,8 @@ export interface ServiceOptions {
   mirrorLeaseMs?: number;
   /** How long a verified client credential is trusted in memory (default 1 s). */
   clientCacheTtlMs?: number;
+  /** How often each instance links new audit events into the chain (default 250 ms). */
+  auditChainIntervalMs?: number;
   /** Called once when a fresh embedded install creates its admin client (server.ts prints it). */
   onAdminBootstrap?: (credentials: { id: string; secret: string }) => void;
 }
@@ -220,6 +225,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     const redisPrefix = opts.redisKeyPrefix ?? config.storage.redisKeyPrefix;
     const attempts = createAttemptLimiter(config, runtime.redis, redisPrefix, clock, log);
     const clientCeiling = createCeiling(config, runtime.redis, redisPrefix, clock, log);
+    const auditChain = auditChainOf(db);
     const admin = new AdminService({ admin: createPrismaAdminStore(db.prisma), users, sessions: sessionStore, revocations, passwords, audit, clock });
 
     if (opts.background !== false) {
@@ -237,6 +243,10 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       const keyTick = Math.max(1000, Math.min(60_000, Math.floor(config.tokens.keyPrepublishMs / 4)));
       timers.push(setInterval(() => keys.ensure().catch((err) => log.error({ err }, "key rotation check failed")), keyTick));
       timers.push(setInterval(() => runtime.feed.prune(clock.now().getTime()), 30_000));
+      // Whichever instance gets the lock links everyone's events; the others skip the tick.
+      timers.push(
+        setInterval(() => auditChain.catchUp({ wait: false }).catch((err) => log.error({ err }, "audit chain linking failed")), opts.auditChainIntervalMs ?? 250),
+      );
       for (const t of timers) t.unref();
       runtime.start();
     }
@@ -262,6 +272,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       delegatedIssuer: new DelegatedIssuer({ sessions }),
       admin,
       auditLog: audit,
+      auditChain,
       metrics,
       attempts,
       clientCeiling,

@@ -6,6 +6,7 @@ import { AppError } from "../domain/errors.js";
 import { runCleanup } from "../maintenance/cleanup.js";
 import { CLIENT_SCOPES, isClientScope, type ClientScope } from "../domain/client-ports.js";
 import { createServices, type Services } from "../services.js";
+import { chainReportView } from "../audit/chain-report.js";
 import { openDatabase } from "../storage/database.js";
 import { migrate } from "../storage/migrate.js";
 
@@ -51,6 +52,18 @@ const COMMANDS: Record<string, Command> = {
       } finally {
         await db.close();
       }
+    },
+  },
+  "audit:verify": {
+    summary: "recompute the audit hash chain; names the first event that does not match (exit 1)",
+    usage: "session-authority audit:verify",
+    async run(_args, config, io) {
+      return withServices(config, async (s) => {
+        const report = chainReportView(await s.auditChain.verify());
+        io.out(JSON.stringify(report));
+        if (!report.valid) io.err(`audit chain broken at event ${report.first_invalid!.id} (seq ${report.first_invalid!.seq}): ${report.first_invalid!.reason}`);
+        return report.valid ? 0 : 1;
+      });
     },
   },
   "clients:create": {
