@@ -32,6 +32,9 @@ import { createPrismaSessionStore } from "./storage/prisma/session-store.js";
 import { createPrismaUserStore } from "./storage/prisma/user-store.js";
 import { AdminService } from "./domain/admin-service.js";
 import { auditChainOf, type AuditChain } from "./audit/audit-chain.js";
+import { createPrismaWebhookStore } from "./storage/prisma/webhook-store.js";
+import { WebhookService } from "./webhooks/webhook-service.js";
+import { WebhookWorker } from "./webhooks/webhook-worker.js";
 import type { AuditLog } from "./domain/ports.js";
 import { runCleanup } from "./maintenance/cleanup.js";
 import { tapAuditLog, tapSessionStore } from "./observability/event-tap.js";
@@ -84,6 +87,10 @@ export interface Services {
   auditLog: AuditLog;
   /** The hash chain over every audit event (SPEC §14). */
   auditChain: AuditChain;
+  /** Webhook subscriptions (SPEC §14). */
+  webhooks: WebhookService;
+  /** Sends due webhook deliveries (on a timer when background work runs). */
+  webhookWorker: WebhookWorker;
   metrics: Metrics;
   /** Failed-attempt backoff (SPEC §6): shared through Redis when configured. */
   attempts: AttemptLimiter;
@@ -116,6 +123,10 @@ export interface ServiceOptions {
   clientCacheTtlMs?: number;
   /** How often each instance links new audit events into the chain (default 250 ms). */
   auditChainIntervalMs?: number;
+  /** How often each instance looks for due webhook deliveries (default 1 s). */
+  webhookIntervalMs?: number;
+  /** How long a webhook receiver gets to answer (default 10 s, SPEC §14). */
+  webhookTimeoutMs?: number;
   /** Called once when a fresh embedded install creates its admin client (server.ts prints it). */
   onAdminBootstrap?: (credentials: { id: string; secret: string }) => void;
 }
@@ -226,6 +237,10 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     const attempts = createAttemptLimiter(config, runtime.redis, redisPrefix, clock, log);
     const clientCeiling = createCeiling(config, runtime.redis, redisPrefix, clock, log);
     const auditChain = auditChainOf(db);
+    const webhookStore = createPrismaWebhookStore(db.prisma);
+    const webhookKey = deriveKey(kek, "webhook-secrets");
+    const webhooks = new WebhookService({ store: webhookStore, sealKey: webhookKey, audit, clock });
+    const webhookWorker = new WebhookWorker({ store: webhookStore, sealKey: webhookKey, clock, timeoutMs: opts.webhookTimeoutMs ?? 10_000, batchSize: 20 });
     const admin = new AdminService({ admin: createPrismaAdminStore(db.prisma), users, sessions: sessionStore, revocations, passwords, audit, clock });
 
     if (opts.background !== false) {
@@ -247,6 +262,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       timers.push(
         setInterval(() => auditChain.catchUp({ wait: false }).catch((err) => log.error({ err }, "audit chain linking failed")), opts.auditChainIntervalMs ?? 250),
       );
+      timers.push(setInterval(() => webhookWorker.tick().catch((err) => log.error({ err }, "webhook delivery failed")), opts.webhookIntervalMs ?? 1_000));
       for (const t of timers) t.unref();
       runtime.start();
     }
@@ -273,6 +289,8 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       admin,
       auditLog: audit,
       auditChain,
+      webhooks,
+      webhookWorker,
       metrics,
       attempts,
       clientCeiling,
@@ -294,6 +312,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       },
       async close() {
         for (const t of timers) clearInterval(t);
+        await webhookWorker.idle();
         await runtime.close();
         await db.close();
       },
