@@ -16,6 +16,7 @@ import { UserService } from "./domain/user-service.js";
 import { embeddedKeyEncryptionKey } from "./embedded-secrets.js";
 import { createAccessTokenSigner, createAccessTokenVerifier } from "./keys/access-tokens.js";
 import { KeyManager } from "./keys/key-manager.js";
+import { KeyRevocation } from "./keys/key-revocation.js";
 import { cacheVerifiedClaims } from "./keys/verified-claims-cache.js";
 import { parseUserAgent } from "./lib/user-agent.js";
 import type { RevocationFeed } from "./revocation/revocation-feed.js";
@@ -74,6 +75,8 @@ export interface Services {
   /** Verifies our access tokens (signature and claims only; no revocation). */
   verifier: AccessTokenVerifier;
   keys: KeyManager;
+  /** Key compromise: revoke a signing key now (SPEC §14). */
+  keyRevocation: KeyRevocation;
   /** Service clients: authentication and lifecycle. */
   clients: ClientService;
   introspection: IntrospectionService;
@@ -186,6 +189,9 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       ...(opts.mirrorLeaseMs ? { mirrorLeaseMs: opts.mirrorLeaseMs } : {}),
     });
     revocation = runtime; // closed on a failed start
+    // A key revoked anywhere stops here as soon as the mirror has its entry; the reload brings in its successor.
+    keys.honourRevocations((kid, nowMs) => runtime.feed.list.isKeyRevoked(kid, nowMs));
+    runtime.feed.list.onKeyRevoked = () => void keys.reload().catch((err) => log.error({ err }, "key reload after a key revocation failed"));
     const revocationList = runtime.feed.list;
     const publisher = runtime.publisher;
     const tokenSettings = { issuer: config.tokens.issuer, audience: config.tokens.audience };
@@ -284,6 +290,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       keys,
       clients,
       introspection,
+      keyRevocation: new KeyRevocation({ keys, revocations, clock, accessTokenTtlMs: config.tokens.accessTokenTtlMs }),
       tokenRevocation: new TokenRevocation({ verifier, sessions: sessionStore, revocations }),
       delegatedIssuer: new DelegatedIssuer({ sessions }),
       admin,

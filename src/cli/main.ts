@@ -135,6 +135,19 @@ const COMMANDS: Record<string, Command> = {
       });
     },
   },
+  "keys:revoke": {
+    summary: "key compromise: unpublish a signing key, make its tokens inactive everywhere, sign with a new key now",
+    usage: "session-authority keys:revoke <kid>",
+    async run(args, config, io) {
+      const kid = singleArgument(args, "keys:revoke", io);
+      if (kid === null) return 2;
+      return withServices(config, async (s) => {
+        const r = await s.keyRevocation.revoke(kid, "cli");
+        io.out(JSON.stringify({ kid: r.kid, revoked: true, replacement_kid: r.replacementKid }));
+        return 0;
+      });
+    },
+  },
   "users:create": {
     summary: "create a built-in user; the password is read from standard input",
     usage: "echo -n 'password' | session-authority users:create <username>",

@@ -87,7 +87,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   const controller = new AbortController();
   const claimsCache = new ClaimsCache<VerifiedClaims>(o.maxCachedTokens);
-  const revocations = new RevocationSet();
+  // A revoked key: refetch the JWKS now, so its successor is known and the key's cached tokens are dropped.
+  const revocations = new RevocationSet(() => void jwks.refresh());
   let closed = false;
   let keysReady = false;
   let listReady = false;
@@ -181,7 +182,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     let nowMs = clock.now().getTime();
     // A repeated token skips the signature check; everything that can change still runs below.
-    let claims = claimsCache.get(token, Math.floor(nowMs / 1000))?.claims;
+    const cached = claimsCache.get(token, Math.floor(nowMs / 1000));
+    let claims = cached?.claims;
+    let kid = cached?.kid;
     if (claims === undefined) {
       let result;
       try {
@@ -203,7 +206,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       }
       if (Array.isArray(p.aud)) Object.freeze(p.aud);
       claims = Object.freeze(p) as VerifiedClaims;
-      claimsCache.set(token, { claims, kid: result.protectedHeader.kid! });
+      kid = result.protectedHeader.kid!;
+      claimsCache.set(token, { claims, kid });
       nowMs = clock.now().getTime();
     }
     // SPEC §3 transport binding: bearer tokens only from the header, cookie tokens only from cookies.
@@ -212,7 +216,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (lastSync === null || nowMs - lastSync > maxStalenessMs) {
       throw new RevocationListStaleError(lastSync === null ? null : new Date(lastSync));
     }
-    const revokedBy = revocations.revokedBy(claims.sid, claims.sub, claims.iat, Math.floor(nowMs / 1000));
+    const revokedBy = revocations.revokedBy(claims.sid, claims.sub, claims.iat, Math.floor(nowMs / 1000), kid);
     if (revokedBy !== null) throw new TokenRevokedError(revokedBy);
     return claims;
   }

@@ -33,6 +33,7 @@ function parseEntry(v: unknown): RevocationEntry {
     const { sid, sub, exp } = v;
     if (isId(sid) && sub === undefined) return { sid, exp };
     if (isId(sub) && sid === undefined && isTime(v.not_before)) return { sub, exp, not_before: v.not_before };
+    if (isId(v.kid) && sid === undefined && sub === undefined) return { kid: v.kid, exp };
   }
   throw new SyncProtocolError("malformed revocation entry");
 }
