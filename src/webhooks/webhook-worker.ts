@@ -38,13 +38,19 @@ export class WebhookWorker {
     await this.#running?.catch(() => {});
   }
 
+  /** Batches until the due ones are done (a bounded number, so a flood cannot pin one tick). */
   async #round(): Promise<number> {
     const { store, clock, timeoutMs, batchSize } = this.opts;
-    const now = clock.now();
-    // The lease outlasts the send's own deadline, so a slow send is never claimed twice.
-    const claimed = await store.claimDue(now, new Date(now.getTime() + 2 * timeoutMs + 30_000), batchSize);
-    await Promise.all(claimed.map(async (d) => store.record(d.id, clock.now(), await this.#attempt(d))));
-    return claimed.length;
+    let attempts = 0;
+    for (let batch = 0; batch < 50; batch++) {
+      const now = clock.now();
+      // The lease outlasts the send's own deadline, so a slow send is never claimed twice.
+      const claimed = await store.claimDue(now, new Date(now.getTime() + 2 * timeoutMs + 30_000), batchSize);
+      await Promise.all(claimed.map(async (d) => store.record(d.id, clock.now(), await this.#attempt(d))));
+      attempts += claimed.length;
+      if (claimed.length < batchSize) break;
+    }
+    return attempts;
   }
 
   async #attempt(d: ClaimedDelivery): Promise<AttemptOutcome> {
