@@ -3,6 +3,7 @@
 // difference) on one deployment, in the same run, in three states:
 //   off     – the chainer held off (the bench holds its advisory lock) and
 //             the webhook trigger disabled: the writes as they were before;
+//   trigger – the webhook trigger on (no subscriber), the chainer still held off;
 //   chain   – the chainer linking every 250 ms, the trigger on, no subscriber;
 //   outbox  – as chain, plus a subscriber to session.created (a delivery row
 //             per issuance, sent by the worker to a local receiver).
@@ -21,7 +22,13 @@ import { refreshJob } from "./refresh.js";
 import { fmt, median, ratio, wholeMs } from "./lib/stats.js";
 import type { Row } from "./lib/table.js";
 
-type State = "off" | "chain" | "outbox";
+type State = "off" | "trigger" | "chain" | "outbox";
+
+const LABELS: Record<Exclude<State, "off">, string> = {
+  trigger: "webhook trigger only (no subscriber, chain held off)",
+  chain: "audit chain + webhook trigger, no subscriber",
+  outbox: "chain + a session.created subscriber (outbox row, worker sending)",
+};
 
 export async function run(ctx: BenchContext): Promise<Row[]> {
   return withScope(async (scope) => {
@@ -31,7 +38,11 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     const service = await startInstance(scope, deployment, "service");
     const issuer = await service.createClient(["sessions:issue"], "issuer");
     let refresh: LoadJob = { ...(await refreshJob(service, issuer, clients, ctx.durationSec)), engine: "wrk" };
-    const subjects = await seedUsers(deployment.databaseUrl, ctx.quick ? 4_000 : 20_000, "issue");
+    // Each issuance load gets users of its own: sessions per user (and evictions) must not grow over the run.
+    const SLICE = ctx.quick ? 3_000 : 6_000;
+    const subjects = await seedUsers(deployment.databaseUrl, SLICE * (4 + 4 * ctx.runs), "issue");
+    let nextSlice = 0;
+    const freshSubjects = () => subjects.slice(SLICE * nextSlice, SLICE * ++nextSlice);
     const issue: LoadJob = {
       url: service.url,
       method: "POST",
@@ -55,12 +66,8 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     const lockKey = advisoryLockKey("audit-chain").toString();
     let subscription: string | null = null;
     const enter = async (state: State) => {
-      if (state === "off") {
-        await sql.query("SELECT pg_advisory_lock($1::bigint)", [lockKey]);
-        await sql.query("ALTER TABLE audit_events DISABLE TRIGGER audit_events_enqueue_webhooks");
-        return;
-      }
-      await sql.query("ALTER TABLE audit_events ENABLE TRIGGER audit_events_enqueue_webhooks");
+      if (state === "off" || state === "trigger") await sql.query("SELECT pg_advisory_lock($1::bigint)", [lockKey]);
+      await sql.query(`ALTER TABLE audit_events ${state === "off" ? "DISABLE" : "ENABLE"} TRIGGER audit_events_enqueue_webhooks`);
       if (state === "outbox" && subscription === null) {
         const r = await postJson<{ id: string }>(`${service.url}/admin/webhooks`, { url: hookUrl, events: ["session.created"] }, { authorization: deployment.admin.basic });
         subscription = r.id;
@@ -71,7 +78,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       }
     };
     const leave = async (state: State) => {
-      if (state === "off") await sql.query("SELECT pg_advisory_unlock($1::bigint)", [lockKey]);
+      if (state === "off" || state === "trigger") await sql.query("SELECT pg_advisory_unlock($1::bigint)", [lockKey]);
       // Start the next state with nothing left to link (GET /admin/audit links what is pending first).
       await fetch(`${service.url}/admin/audit?limit=1`, { headers: { authorization: deployment.admin.basic } });
     };
@@ -79,6 +86,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
 
     const results: Record<State, { refresh: LoadResult[]; issue: LoadResult[]; backlog: number[] }> = {
       off: { refresh: [], issue: [], backlog: [] },
+      trigger: { refresh: [], issue: [], backlog: [] },
       chain: { refresh: [], issue: [], backlog: [] },
       outbox: { refresh: [], issue: [], backlog: [] },
     };
@@ -86,7 +94,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       await enter(state);
       const r = await runLoad({ ...refresh, durationSec });
       if (r.remainingTokens && refresh.body.kind === "refresh-chain") refresh = { ...refresh, body: { ...refresh.body, tokens: r.remainingTokens } };
-      const i = await runLoad({ ...issue, durationSec });
+      const i = await runLoad({ ...issue, durationSec, body: { kind: "issue", subjects: freshSubjects(), ip: BENCH_DEVICE.ip, userAgent: BENCH_DEVICE.userAgent } });
       const backlog = await unlinked();
       await leave(state);
       if (record) {
@@ -95,12 +103,13 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
         results[state].backlog.push(backlog);
       }
     };
-    const states: State[] = ["off", "chain", "outbox"];
+    const states: State[] = ["off", "trigger", "chain", "outbox"];
     ctx.log(`security-events: warm-up ${ctx.warmupSec} s per state`);
     for (const s of states) await once(s, ctx.warmupSec, false);
     for (let k = 0; k < ctx.runs; k++) {
       ctx.log(`security-events: run ${k + 1}/${ctx.runs}`);
-      for (const s of states) await once(s, ctx.durationSec, true);
+      // A different order each round, so no state always runs on the warmest (or most loaded) database.
+      for (let j = 0; j < states.length; j++) await once(states[(j + k) % states.length]!, ctx.durationSec, true);
     }
     const deliveries = (await sql.query("SELECT status, count(*)::int AS n FROM webhook_deliveries GROUP BY status")).rows as Array<{ status: string; n: number }>;
     const outboxIssued = results.outbox.issue.reduce((n, r) => n + r.total, 0);
@@ -110,7 +119,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     const cell = (rs: LoadResult[], backlog: number[]) =>
       `${fmt(rps(rs))}/s, p99 ${wholeMs(median(rs.map((r) => r.p99)))} ms${failed(rs) ? ` (${failed(rs)} failed)` : ""}; unlinked at the end ${median(backlog)}`;
     const row = (what: string, state: Exclude<State, "off">, pick: "refresh" | "issue"): Row => ({
-      benchmark: `${what} (${clients} conn): ${state === "chain" ? "audit chain + webhook trigger, no subscriber" : "chain + a session.created subscriber (outbox row, worker sending)"} vs both off`,
+      benchmark: `${what} (${clients} conn): ${LABELS[state]} vs both off`,
       measured: cell(results[state][pick], results[state].backlog),
       baseline: `${fmt(rps(results.off[pick]))}/s`,
       ratio: ratio(rps(results[state][pick]), rps(results.off[pick])),
@@ -118,6 +127,8 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       met: null,
     });
     return [
+      row("POST /refresh", "trigger", "refresh"),
+      row("POST /sessions", "trigger", "issue"),
       row("POST /refresh", "chain", "refresh"),
       row("POST /sessions", "chain", "issue"),
       row("POST /sessions", "outbox", "issue"),

@@ -16,7 +16,7 @@ export class WebhookService {
 
   /** Creates a subscription; the secret is returned here only. */
   async create(url: string, events: string[], actor: string): Promise<{ subscription: WebhookSubscriptionRecord; secret: string }> {
-    checkUrl(url);
+    url = checkedUrl(url);
     const unknown = events.filter((e) => !isWebhookEventType(e));
     if (unknown.length > 0) throw invalidRequest(`unknown event type; known: ${WEBHOOK_EVENT_TYPES.join(", ")}`);
     const now = this.deps.clock.now();
@@ -50,8 +50,12 @@ export class WebhookService {
   }
 }
 
-/** http(s) only, with a host; loopback and private addresses are allowed (SPEC §14: siblings live there). */
-function checkUrl(raw: string): void {
+/**
+ * http(s) only, without credentials; loopback and private addresses are
+ * allowed (SPEC §14: siblings live there). Kept in the parser's normal form,
+ * which percent-encodes what Postgres cannot store (NUL, lone surrogates).
+ */
+function checkedUrl(raw: string): string {
   let url: URL;
   try {
     url = new URL(raw);
@@ -60,4 +64,6 @@ function checkUrl(raw: string): void {
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw invalidRequest("url must be http or https");
   if (url.username || url.password) throw invalidRequest("url must not carry credentials");
+  if (url.href.length > 2048) throw invalidRequest("url is too long");
+  return url.href;
 }
