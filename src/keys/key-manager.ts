@@ -14,7 +14,7 @@ export interface KeyPolicy {
   accessTokenTtlMs: number;
 }
 
-export type KeyState = "next" | "active" | "retired" | "expired" | "revoked";
+export type KeyState = "next" | "active" | "retired" | "expired";
 
 interface LoadedKey {
   record: SigningKeyRecord;
@@ -264,7 +264,6 @@ function activeOf(records: SigningKeyRecord[], now: Date): SigningKeyRecord | un
 }
 
 function stateOf(r: SigningKeyRecord, active: SigningKeyRecord | undefined, now: Date): KeyState {
-  if (r.revokedAt !== null) return "revoked";
   if (r.expiresAt !== null && r.expiresAt <= now) return "expired";
   if (r.activatesAt > now) return "next";
   return active?.kid === r.kid ? "active" : "retired";
