@@ -254,7 +254,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
         setInterval(
           () =>
             runCleanup(db, clock, config.cleanup).then(
-              (r) => r && (r.sessions || r.refreshTokens || r.auditEvents) && log.info(`cleanup: ${JSON.stringify(r)}`),
+              (r) => r && (r.sessions || r.refreshTokens || r.auditEvents || r.webhookDeliveries) && log.info(`cleanup: ${JSON.stringify(r)}`),
               (err) => log.error({ err }, "cleanup failed"),
             ),
           config.cleanup.intervalMs,

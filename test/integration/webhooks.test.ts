@@ -6,7 +6,8 @@
 import { Webhook } from "standardwebhooks";
 import t from "tap";
 import { WEBHOOK_EVENT_TYPES } from "../../src/domain/webhook-events.js";
-import { HOUR, SECOND } from "../fixtures/clock.js";
+import { runCleanup } from "../../src/maintenance/cleanup.js";
+import { DAY, HOUR, SECOND } from "../fixtures/clock.js";
 import { eventually } from "../fixtures/eventually.js";
 import { MODES, testApp, type TestApp } from "../fixtures/app.js";
 import { basicAuth } from "../fixtures/service-client.js";
@@ -201,4 +202,19 @@ t.test("several instances sending at once deliver each event once", async (t) =>
   await eventually(() => new Set(rx.at().map((r) => r.headers["webhook-id"])).size === N, 15_000);
   await Promise.all([first, ...others].map((ta) => ta.services.webhookWorker.tick()));
   t.equal(rx.at().length, N, `${N} events, ${rx.at().length} requests: none sent twice`);
+});
+
+t.test("retention deletes sent deliveries with the events they carried, and keeps pending ones", async (t) => {
+  const ta = await testApp(t, "postgres", { env });
+  const rx = await webhookReceiver(t);
+  const sub = await subscribe(ta.app, rx.url(), ["session.created"]);
+  const u = await ta.createUser();
+  await ta.login(u.username, u.password);
+  await ta.services.webhookWorker.tick();
+  rx.answer(() => {}); // the next one stays pending
+  await ta.login(u.username, u.password);
+  ta.clock.advance(91 * DAY);
+  const report = await runCleanup(ta.services.db, ta.clock, { sessionRetentionMs: 100 * DAY, auditRetentionMs: 90 * DAY, batchSize: 100 });
+  t.equal(report?.webhookDeliveries, 1);
+  t.match(await deliveries(ta.app, sub.id), [{ status: "pending", attempts: 0 }]);
 });

@@ -40,6 +40,9 @@ CREATE TABLE "webhook_deliveries" (
 -- CreateIndex
 CREATE INDEX "webhook_deliveries_due_idx" ON "webhook_deliveries"("next_attempt_at") WHERE status = 'pending';
 
+-- Retention's index: finished deliveries by age.
+CREATE INDEX "webhook_deliveries_finished_idx" ON "webhook_deliveries"("created_at") WHERE status <> 'pending';
+
 -- CreateIndex
 CREATE INDEX "webhook_deliveries_subscription_idx" ON "webhook_deliveries"("subscription_id", "created_at");
 
