@@ -77,3 +77,31 @@ t.test("a refresh and a login do not wait for the chain lock; readers do, then s
   t.match(events.map((e) => e.type), ["refresh", "login_success"], "the reader serves what was written while it waited");
   t.ok(events.every((e) => typeof e.seq === "number"), "linked");
 });
+
+t.test("embedded: concurrent writers and linkers in one process make one chain", async (t) => {
+  const errors: string[] = [];
+  const log = { info: () => {}, error: (_obj: unknown, msg: string) => errors.push(msg) };
+  const ta = await testApp(t, "embedded", { env, serviceOptions: { background: true, auditChainIntervalMs: 2, log } });
+  const users = await Promise.all([0, 1, 2, 3].map((i) => ta.createUser(`embedded-chain-${i}`)));
+  await Promise.all(
+    users.map(async (user, i) => {
+      for (let r = 0; r < 10; r++) {
+        const login = await ta.login(user.username, user.password);
+        t.equal(login.statusCode, 200);
+        await Promise.all([
+          ta.app.inject({ method: "POST", url: "/refresh", payload: { refresh_token: login.json().refresh_token } }),
+          ta.services.auditLog.record({ type: "contention_probe", actor: "test", detail: { user: i, round: r } }, ta.clock.now()),
+          ta.services.auditChain.catchUp(),
+        ]);
+      }
+    }),
+  );
+  await ta.services.auditChain.catchUp();
+  const [stats] = await ta.services.db.prisma.$queryRaw<Array<{ rows: bigint; linked: bigint; distinct_seq: bigint; max_seq: bigint | null }>>`
+    SELECT count(*) AS rows, count(seq) AS linked, count(DISTINCT seq) AS distinct_seq, max(seq) AS max_seq FROM audit_events`;
+  t.equal(stats!.linked, stats!.rows, `all ${stats!.rows} linked`);
+  t.equal(stats!.distinct_seq, stats!.rows, "no fork");
+  t.equal(stats!.max_seq, stats!.rows, "no gap");
+  t.match((await ta.app.inject({ url: "/admin/audit/verify", headers: admin })).json(), { valid: true });
+  t.strictSame(errors, []);
+});
