@@ -16,6 +16,8 @@ const BENCHMARKS: Record<string, () => Promise<{ run(ctx: BenchContext): Promise
   growth: () => import("./growth.js"),
   // Not in the default run: ten minutes on its own.
   soak: () => import("./soak.js"),
+  // Not in the default run: the SPEC §14 cost, on demand.
+  "security-events": () => import("./security-events.js"),
 };
 const DEFAULT_RUN = ["introspect", "verifier", "refresh", "propagation", "growth"];
 

@@ -22,6 +22,8 @@ import { registerRevocations } from "./http/routes/revocations.js";
 import { registerRevoke } from "./http/routes/revoke.js";
 import { registerSessions } from "./http/routes/sessions.js";
 import { registerWellKnown } from "./http/routes/well-known.js";
+import { registerAdminAudit } from "./http/routes/admin-audit.js";
+import { registerAdminWebhooks } from "./http/routes/admin-webhooks.js";
 import { registerAdminClients } from "./http/routes/admin-clients.js";
 import { registerAdminKeys } from "./http/routes/admin-keys.js";
 import { registerAdminSessions } from "./http/routes/admin-sessions.js";
@@ -136,6 +138,8 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
   registerAdminSessions(app, services);
   registerAdminClients(app, services);
   registerAdminKeys(app, services);
+  registerAdminAudit(app, services);
+  registerAdminWebhooks(app, services);
   registerAdminUi(app);
   return app as unknown as FastifyInstance;
 }

@@ -18,6 +18,7 @@ import { UserService } from "./domain/user-service.js";
 import { embeddedKeyEncryptionKey, saveAdminCredentials } from "./embedded-secrets.js";
 import { createAccessTokenSigner, createAccessTokenVerifier } from "./keys/access-tokens.js";
 import { KeyManager } from "./keys/key-manager.js";
+import { KeyRevocation } from "./keys/key-revocation.js";
 import { cacheVerifiedClaims } from "./keys/verified-claims-cache.js";
 import { parseUserAgent } from "./lib/user-agent.js";
 import type { RevocationFeed } from "./revocation/revocation-feed.js";
@@ -33,6 +34,10 @@ import { createRevocationOutbox } from "./storage/prisma/revocation-outbox.js";
 import { createPrismaUserStore } from "./storage/prisma/user-store.js";
 import { createSessionRepository } from "./storage/sessions/session-repository.js";
 import { AdminService } from "./domain/admin-service.js";
+import { auditChainOf, type AuditChain } from "./audit/audit-chain.js";
+import { createPrismaWebhookStore } from "./storage/prisma/webhook-store.js";
+import { WebhookService } from "./webhooks/webhook-service.js";
+import { WebhookWorker } from "./webhooks/webhook-worker.js";
 import type { AuditLog } from "./domain/ports.js";
 import { runCleanup } from "./maintenance/cleanup.js";
 import { tapAuditLog, tapSessionStore } from "./observability/event-tap.js";
@@ -72,6 +77,8 @@ export interface Services {
   /** Verifies our access tokens (signature and claims only; no revocation). */
   verifier: AccessTokenVerifier;
   keys: KeyManager;
+  /** Key compromise: revoke a signing key now (SPEC §14). */
+  keyRevocation: KeyRevocation;
   /** Service clients: authentication and lifecycle. */
   clients: ClientService;
   introspection: IntrospectionService;
@@ -85,6 +92,12 @@ export interface Services {
   admin: AdminService;
   /** Audit events outside a session transaction. */
   auditLog: AuditLog;
+  /** The hash chain over every audit event (SPEC §14). */
+  auditChain: AuditChain;
+  /** Webhook subscriptions (SPEC §14). */
+  webhooks: WebhookService;
+  /** Sends due webhook deliveries (on a timer when background work runs). */
+  webhookWorker: WebhookWorker;
   metrics: Metrics;
   /** Failed-attempt backoff (SPEC §6): shared through Redis when configured. */
   attempts: AttemptLimiter;
@@ -115,6 +128,12 @@ export interface ServiceOptions {
   mirrorLeaseMs?: number;
   /** How long a verified client credential is trusted in memory (default 1 s). */
   clientCacheTtlMs?: number;
+  /** How often each instance links new audit events into the chain (default 250 ms). */
+  auditChainIntervalMs?: number;
+  /** How often each instance looks for due webhook deliveries (default 1 s). */
+  webhookIntervalMs?: number;
+  /** How long a webhook receiver gets to answer (default 10 s, SPEC §14). */
+  webhookTimeoutMs?: number;
   /** Called once when a fresh embedded install creates its admin client (server.ts prints it). */
   onAdminBootstrap?: (credentials: { id: string; secret: string; file: string }) => void;
 }
@@ -184,6 +203,9 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       ...(opts.mirrorLeaseMs ? { mirrorLeaseMs: opts.mirrorLeaseMs } : {}),
     });
     revocation = runtime; // closed on a failed start
+    // A key revoked anywhere stops here as soon as the mirror has its entry; the reload brings in its successor.
+    keys.honourRevocations((kid, nowMs) => runtime.feed.list.isKeyRevoked(kid, nowMs));
+    runtime.feed.list.onKeyRevoked = () => void keys.reload().catch((err) => log.error({ err }, "key reload after a key revocation failed"));
     const revocationList = runtime.feed.list;
     const publisher = runtime.publisher;
     const tokenSettings = { issuer: config.tokens.issuer, audience: config.tokens.audience, maxLifetimeSec: Math.ceil(config.tokens.accessTokenTtlMs / 1000) };
@@ -236,6 +258,11 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     const redisPrefix = opts.redisKeyPrefix ?? config.storage.redisKeyPrefix;
     const attempts = createAttemptLimiter(config, runtime.redis, redisPrefix, clock, log);
     const clientCeiling = createCeiling(config, runtime.redis, redisPrefix, clock, log);
+    const auditChain = auditChainOf(db);
+    const webhookStore = createPrismaWebhookStore(db.prisma);
+    const webhookKey = deriveKey(kek, "webhook-secrets");
+    const webhooks = new WebhookService({ store: webhookStore, sealKey: webhookKey, audit, clock });
+    const webhookWorker = new WebhookWorker({ store: webhookStore, sealKey: webhookKey, clock, timeoutMs: opts.webhookTimeoutMs ?? 10_000, batchSize: 20 });
     const admin = new AdminService({ admin: createPrismaAdminStore(db.prisma), users, sessions: sessionStore, revocations, passwords, audit, clock });
 
     if (opts.background !== false) {
@@ -243,7 +270,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
         setInterval(
           () =>
             runCleanup(db, clock, config.cleanup).then(
-              (r) => r && (r.sessions || r.refreshTokens || r.auditEvents) && log.info(`cleanup: ${JSON.stringify(r)}`),
+              (r) => r && (r.sessions || r.refreshTokens || r.auditEvents || r.webhookDeliveries) && log.info(`cleanup: ${JSON.stringify(r)}`),
               (err) => log.error({ err }, "cleanup failed"),
             ),
           config.cleanup.intervalMs,
@@ -253,6 +280,11 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       const keyTick = Math.max(1000, Math.min(60_000, Math.floor(config.tokens.keyPrepublishMs / 4)));
       timers.push(setInterval(() => keys.ensure().catch((err) => log.error({ err }, "key rotation check failed")), keyTick));
       timers.push(setInterval(() => runtime.feed.prune(clock.now().getTime()), 30_000));
+      // Whichever instance gets the lock links everyone's events; the others skip the tick.
+      timers.push(
+        setInterval(() => auditChain.catchUp({ wait: false }).catch((err) => log.error({ err }, "audit chain linking failed")), opts.auditChainIntervalMs ?? 250),
+      );
+      timers.push(setInterval(() => webhookWorker.tick().catch((err) => log.error({ err }, "webhook delivery failed")), opts.webhookIntervalMs ?? 1_000));
       for (const t of timers) t.unref();
       runtime.start();
     }
@@ -275,10 +307,14 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       clients,
       introspection,
       forwardAuth: new ForwardAuth(introspection),
+      keyRevocation: new KeyRevocation({ keys, revocations, clock, accessTokenTtlMs: config.tokens.accessTokenTtlMs }),
       tokenRevocation: new TokenRevocation({ verifier, sessions: sessionStore, revocations }),
       delegatedIssuer: new DelegatedIssuer({ sessions }),
       admin,
       auditLog: audit,
+      auditChain,
+      webhooks,
+      webhookWorker,
       metrics,
       attempts,
       clientCeiling,
@@ -300,6 +336,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       },
       async close() {
         for (const t of timers) clearInterval(t);
+        await webhookWorker.idle();
         await runtime.close();
         await db.close();
       },

@@ -8,6 +8,7 @@ import { ADMIN_CREDENTIALS_FILE } from "../embedded-secrets.js";
 import { runCleanup } from "../maintenance/cleanup.js";
 import { CLIENT_SCOPES, isClientScope, type ClientScope } from "../domain/client-ports.js";
 import { createServices, type Services } from "../services.js";
+import { chainReportView } from "../audit/chain-report.js";
 import { openDatabase } from "../storage/database.js";
 import { migrate } from "../storage/migrate.js";
 
@@ -53,6 +54,18 @@ const COMMANDS: Record<string, Command> = {
       } finally {
         await db.close();
       }
+    },
+  },
+  "audit:verify": {
+    summary: "recompute the audit hash chain; names the first event that does not match (exit 1)",
+    usage: "session-authority audit:verify",
+    async run(_args, config, io) {
+      return withServices(config, async (s) => {
+        const report = chainReportView(await s.auditChain.verify());
+        io.out(JSON.stringify(report));
+        if (!report.valid) io.err(`audit chain broken at event ${report.first_invalid!.id} (seq ${report.first_invalid!.seq}): ${report.first_invalid!.reason}`);
+        return report.valid ? 0 : 1;
+      });
     },
   },
   "clients:create": {
@@ -120,6 +133,19 @@ const COMMANDS: Record<string, Command> = {
         const key = await s.keys.rotate();
         await s.auditLog.record({ type: "key_rotated", actor: "cli", detail: { kid: key.kid } }, s.clock.now());
         io.out(JSON.stringify({ kid: key.kid, alg: key.alg, activates_at: key.activatesAt }));
+        return 0;
+      });
+    },
+  },
+  "keys:revoke": {
+    summary: "key compromise: unpublish a signing key, make its tokens inactive everywhere, sign with a new key now",
+    usage: "session-authority keys:revoke <kid>",
+    async run(args, config, io) {
+      const kid = singleArgument(args, "keys:revoke", io);
+      if (kid === null) return 2;
+      return withServices(config, async (s) => {
+        const r = await s.keyRevocation.revoke(kid, "cli");
+        io.out(JSON.stringify({ kid: r.kid, revoked: true, replacement_kid: r.replacementKid }));
         return 0;
       });
     },

@@ -1,3 +1,4 @@
+import type { AuditRow } from "./audit-chain.js";
 import type { SessionRecord } from "./types.js";
 
 export interface UserSummary {
@@ -26,22 +27,13 @@ export interface AuditQuery {
   type?: string;
   from?: Date;
   to?: Date;
-  /** Return events with an id below this (newest first). */
+  /** Return events with a seq below this (newest first). */
   before?: bigint;
   limit: number;
 }
 
-export interface AuditRecord {
-  id: bigint;
-  at: Date;
-  type: string;
-  actor: string;
-  userId: string | null;
-  sessionId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  detail: unknown;
-}
+/** An audit event with its chain links (SPEC §14). */
+export type AuditRecord = AuditRow;
 
 /** Read models and updates the admin API needs beyond the session store. */
 export interface AdminStore {

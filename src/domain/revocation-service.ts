@@ -46,6 +46,21 @@ export class RevocationService {
   constructor(private readonly deps: RevocationServiceDeps) {}
 
   /**
+   * Key compromise (SPEC §14): a `kid` entry that stops every token the key
+   * signed, living until the last of them expires, announced like any other.
+   */
+  async revokeKey(kid: string, expiresAt: Date, actor: string, detail: Record<string, unknown>): Promise<void> {
+    const revocations = await this.deps.sessions.transaction(async (tx) => {
+      const now = this.deps.clock.now();
+      const entry = { kind: "kid" as const, subject: kid, expiresAt };
+      const [id] = await tx.insertRevocations([entry], now);
+      await tx.audit({ type: "key_revoked", actor, detail: { kid, ...detail } }, now);
+      return [{ ...entry, id: id! }];
+    });
+    await this.deps.publisher.publish(revocations);
+  }
+
+  /**
    * Revokes one session. With `ownerUserId`, someone else's session is
    * reported as not found (SPEC §5: DELETE /sessions/:id).
    */

@@ -76,7 +76,9 @@ export interface ClientContext {
 /** A revocation-list entry (SPEC §4). */
 export type RevocationEntry =
   | { kind: "sid"; subject: string; expiresAt: Date }
-  | { kind: "sub"; subject: string; notBefore: Date; expiresAt: Date };
+  | { kind: "sub"; subject: string; notBefore: Date; expiresAt: Date }
+  /** Every token signed by a compromised key (SPEC §14), until the last of them expires. */
+  | { kind: "kid"; subject: string; expiresAt: Date };
 
 export interface AuditEventInput {
   type: string;

@@ -24,12 +24,25 @@ export function createAccessTokenSigner(keys: KeyManager, settings: TokenSetting
   const aud = settings.audience.length === 1 ? settings.audience[0]! : settings.audience;
   return {
     async sign({ sub, sid, trn, iat, exp }) {
-      const key = keys.signingKey();
+      const key = await usableSigningKey(keys);
       // RFC 9068 access token (typ at+jwt); iat and exp are NumericDates, whole seconds.
       const payload = { sid, trn, iss: settings.issuer, sub, aud, iat: Math.floor(iat), exp: Math.floor(exp), jti: randomUUID() };
       return signCompactJws(key.alg, key.kid, key.privateKey, "at+jwt", payload);
     },
   };
+}
+
+/**
+ * The signing key; when none is usable because another instance revoked it
+ * (SPEC §14) before this one loaded the successor, loads it and tries again.
+ */
+async function usableSigningKey(keys: KeyManager) {
+  try {
+    return keys.signingKey();
+  } catch {
+    await keys.reload();
+    return keys.signingKey();
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { CryptoKey } from "jose";
 import type { Algorithm } from "../config.js";
 import type { Clock } from "../domain/clock.js";
-import { UnavailableError } from "../domain/errors.js";
+import { notFound, UnavailableError } from "../domain/errors.js";
 import { generateSigningKey, importPublicKey, openPrivateKey, type PublicJwk } from "./key-material.js";
 import type { KeyStore, SigningKeyRecord } from "./key-store.js";
 
@@ -50,6 +50,8 @@ export class KeyManager {
   /** Reloads overlap (timer, rotate(), unknown kid); only the newest read may win. */
   private reloadsStarted = 0;
   private reloadApplied = 0;
+  /** Kids the revocation list says are compromised: known here before this instance reloads. */
+  private revokedKid: (kid: string, nowMs: number) => boolean = () => false;
 
   constructor(
     private readonly store: KeyStore,
@@ -72,7 +74,7 @@ export class KeyManager {
     const previous = new Map(this.keys.map((k) => [k.record.kid, k]));
     const loaded: LoadedKey[] = [];
     for (const record of records) {
-      if (record.expiresAt !== null && record.expiresAt <= now) continue;
+      if ((record.expiresAt !== null && record.expiresAt <= now) || record.revokedAt !== null) continue;
       const mayStillSign = record.retiredAt === null || record.retiredAt > now;
       // A kid's key material never changes, only its dates: reuse what is open.
       const prev = previous.get(record.kid);
@@ -116,6 +118,33 @@ export class KeyManager {
     await this.reload();
   }
 
+  /** Consults the revocation mirror, so a key revoked by another instance stops here at once. */
+  honourRevocations(isRevoked: (kid: string, nowMs: number) => boolean): void {
+    this.revokedKid = isRevoked;
+  }
+
+  /**
+   * Key compromise (SPEC §14): unpublishes `kid` and stops it signing now.
+   * If it could still sign (active or next), a new key signs at once,
+   * skipping the pre-publication wait: verifiers meeting its kid refetch
+   * the JWKS. Idempotent. The caller lists the kid as revoked.
+   */
+  async revoke(kid: string): Promise<{ revoked: SigningKeyRecord; replacement: SigningKeyRecord | null }> {
+    const r = await this.store.withLock(async () => {
+      const now = this.clock.now();
+      const target = (await this.retireSuperseded(await this.store.list())).find((k) => k.kid === kid);
+      if (!target) return null;
+      if (target.revokedAt !== null) return { revoked: target, replacement: null };
+      const couldSign = target.retiredAt === null || target.retiredAt > now;
+      await this.store.revoke(kid, now);
+      const replacement = couldSign ? await this.create(now, now) : null;
+      return { revoked: { ...target, revokedAt: now, retiredAt: now, expiresAt: now }, replacement };
+    });
+    if (!r) throw notFound("no such signing key");
+    await this.reload();
+    return r;
+  }
+
   /** Rotation on demand: pre-publishes a successor (or returns the pending one). */
   async rotate(): Promise<SigningKeyRecord> {
     const next = await this.store.withLock(async () => {
@@ -135,7 +164,7 @@ export class KeyManager {
     const now = this.clock.now();
     for (let i = this.keys.length - 1; i >= 0; i--) {
       const k = this.keys[i]!;
-      if (k.record.activatesAt <= now && k.privateKey !== null) {
+      if (k.record.activatesAt <= now && k.privateKey !== null && !this.revokedKid(k.record.kid, now.getTime())) {
         return { kid: k.record.kid, alg: k.record.alg, privateKey: k.privateKey };
       }
     }
@@ -146,7 +175,7 @@ export class KeyManager {
   verificationKey(kid: string): { alg: Algorithm; key: CryptoKey } | undefined {
     const now = this.clock.now();
     const k = this.keys.find((x) => x.record.kid === kid);
-    if (!k || (k.record.expiresAt !== null && k.record.expiresAt <= now)) return undefined;
+    if (!k || (k.record.expiresAt !== null && k.record.expiresAt <= now) || this.revokedKid(kid, now.getTime())) return undefined;
     return { alg: k.record.alg, key: k.publicKey };
   }
 
@@ -155,7 +184,7 @@ export class KeyManager {
     const now = this.clock.now();
     return {
       keys: this.keys
-        .filter((k) => k.record.expiresAt === null || k.record.expiresAt > now)
+        .filter((k) => (k.record.expiresAt === null || k.record.expiresAt > now) && !this.revokedKid(k.record.kid, now.getTime()))
         .map((k) => k.record.publicJwk),
     };
   }
@@ -214,6 +243,7 @@ export class KeyManager {
       activatesAt,
       retiredAt: null,
       expiresAt: null,
+      revokedAt: null,
     };
     await this.store.insert(record);
     return record;

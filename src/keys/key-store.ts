@@ -12,6 +12,8 @@ export interface SigningKeyRecord {
   retiredAt: Date | null;
   /** Unpublished after this instant. */
   expiresAt: Date | null;
+  /** Declared compromised at this instant (SPEC §14). */
+  revokedAt: Date | null;
 }
 
 /** Persistence of signing keys (Prisma in production, in-memory in unit tests). */
@@ -20,6 +22,8 @@ export interface KeyStore {
   insert(key: SigningKeyRecord): Promise<void>;
   /** Marks a key as superseded at `retiredAt`, published until `expiresAt`. */
   retire(kid: string, retiredAt: Date, expiresAt: Date): Promise<void>;
+  /** Marks a key compromised: retired and unpublished at `at`. */
+  revoke(kid: string, at: Date): Promise<void>;
   /** Runs fn under a lock shared by every instance (SPEC §8: rotation happens once). */
   withLock<T>(fn: () => Promise<T>): Promise<T>;
 }

@@ -1,3 +1,4 @@
+import { auditChainOf } from "../audit/audit-chain.js";
 import type { Clock } from "../domain/clock.js";
 import type { Database } from "../storage/database.js";
 
@@ -14,6 +15,7 @@ export interface CleanupReport {
   refreshTokens: number;
   revocations: number;
   auditEvents: number;
+  webhookDeliveries: number;
 }
 
 type Deleter = (cutoff: Date, limit: number) => Promise<number>;
@@ -34,10 +36,10 @@ export async function runCleanup(db: Database, clock: Clock, policy: CleanupPoli
     p.$executeRaw`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE revoked_at < ${c} LIMIT ${n})`;
   const refreshTokens: Deleter = (c, n) =>
     p.$executeRaw`DELETE FROM refresh_tokens WHERE id IN (SELECT id FROM refresh_tokens WHERE expires_at < ${c} LIMIT ${n})`;
+  const webhookDeliveries: Deleter = (c, n) =>
+    p.$executeRaw`DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE created_at < ${c} AND status <> 'pending' LIMIT ${n})`;
   const revocations: Deleter = (c, n) =>
     p.$executeRaw`DELETE FROM revocations WHERE id IN (SELECT id FROM revocations WHERE expires_at < ${c} AND published_at IS NOT NULL LIMIT ${n})`;
-  const auditEvents: Deleter = (c, n) =>
-    p.$executeRaw`DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < ${c} LIMIT ${n})`;
 
   const result = await db.withAdvisoryLock(
     "cleanup",
@@ -63,7 +65,10 @@ export async function runCleanup(db: Database, clock: Clock, policy: CleanupPoli
         // A revocation entry is useless once the tokens it stops have expired;
         // unpublished ones wait for the outbox so Redis learns of them first.
         revocations: await drain(revocations, new Date(now)),
-        auditEvents: await drain(auditEvents, new Date(now - policy.auditRetentionMs)),
+        // A prefix of the hash chain only, anchored, so what remains verifies (SPEC §14).
+        auditEvents: await auditChainOf(db).prune(new Date(now - policy.auditRetentionMs), policy.batchSize, new Date(now)),
+        // Sent or given up: kept as long as the events they carried.
+        webhookDeliveries: await drain(webhookDeliveries, new Date(now - policy.auditRetentionMs)),
       };
     },
     { wait: false },

@@ -8,12 +8,19 @@ import type { RevocationEntry } from "../domain/types.js";
 export class RevocationList {
   private readonly sids = new Map<string, number>();
   private readonly subs = new Map<string, { notBeforeSec: number; expMs: number }>();
+  private readonly kids = new Map<string, number>();
+  /** Called when a signing key is first seen revoked (the key manager reloads to find its successor). */
+  onKeyRevoked: (kid: string) => void = () => {};
 
   add(entries: Iterable<RevocationEntry>): void {
     for (const e of entries) {
       const expMs = e.expiresAt.getTime();
       if (e.kind === "sid") {
         this.sids.set(e.subject, Math.max(expMs, this.sids.get(e.subject) ?? 0));
+      } else if (e.kind === "kid") {
+        const known = this.kids.has(e.subject);
+        this.kids.set(e.subject, Math.max(expMs, this.kids.get(e.subject) ?? 0));
+        if (!known) this.onKeyRevoked(e.subject);
       } else {
         const notBeforeSec = Math.ceil(e.notBefore.getTime() / 1000);
         const prev = this.subs.get(e.subject);
@@ -33,13 +40,20 @@ export class RevocationList {
     return user !== undefined && user.expMs > nowMs && iat < user.notBeforeSec;
   }
 
+  /** Was the signing key `kid` revoked (SPEC §14 key compromise)? */
+  isKeyRevoked(kid: string, nowMs: number): boolean {
+    const exp = this.kids.get(kid);
+    return exp !== undefined && exp > nowMs;
+  }
+
   /** Drops entries whose tokens have all expired. */
   prune(nowMs: number): void {
     for (const [k, exp] of this.sids) if (exp <= nowMs) this.sids.delete(k);
     for (const [k, v] of this.subs) if (v.expMs <= nowMs) this.subs.delete(k);
+    for (const [k, exp] of this.kids) if (exp <= nowMs) this.kids.delete(k);
   }
 
   get size(): number {
-    return this.sids.size + this.subs.size;
+    return this.sids.size + this.subs.size + this.kids.size;
   }
 }

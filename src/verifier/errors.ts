@@ -46,7 +46,7 @@ export class TokenInvalidError extends VerifierError {
 
 /** The token's session, or every token of its user issued before an instant, was revoked (SPEC §4). */
 export class TokenRevokedError extends VerifierError {
-  constructor(readonly revokedBy: "sid" | "sub") {
+  constructor(readonly revokedBy: "sid" | "sub" | "kid") {
     super("token_revoked", "the access token has been revoked");
     this.name = "TokenRevokedError";
   }

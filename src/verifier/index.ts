@@ -111,7 +111,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   const controller = new AbortController();
   const claimsCache = new ClaimsCache<VerifiedClaims>(o.maxCachedTokens);
-  const revocations = new RevocationSet();
+  // A revoked key: refetch the JWKS now, so its successor is known and the key's cached tokens are dropped.
+  const revocations = new RevocationSet(() => void jwks.refresh());
   let closed = false;
   let keysReady = false;
   let listReady = false;
@@ -206,7 +207,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     let nowMs = clock.now().getTime();
     // A repeated token skips the signature check; everything that can change still runs below.
-    let claims = claimsCache.get(token, Math.floor(nowMs / 1000))?.claims;
+    const cached = claimsCache.get(token, Math.floor(nowMs / 1000));
+    let claims = cached?.claims;
+    let kid = cached?.kid;
     if (claims === undefined) {
       let result;
       try {
@@ -228,7 +231,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       }
       if (Array.isArray(p.aud)) Object.freeze(p.aud);
       claims = Object.freeze(p) as VerifiedClaims;
-      claimsCache.set(token, { claims, kid: result.protectedHeader.kid! });
+      kid = result.protectedHeader.kid!;
+      claimsCache.set(token, { claims, kid });
       nowMs = clock.now().getTime();
     }
     // A token the issuer cannot have given: iat ahead of the clock, or a lifetime past the longest.
@@ -240,7 +244,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (lastSync === null || nowMs - lastSync > maxStalenessMs) {
       throw new RevocationListStaleError(lastSync === null ? null : new Date(lastSync));
     }
-    const revokedBy = revocations.revokedBy(claims.sid, claims.sub, claims.iat, Math.floor(nowMs / 1000));
+    const revokedBy = revocations.revokedBy(claims.sid, claims.sub, claims.iat, Math.floor(nowMs / 1000), kid);
     if (revokedBy !== null) throw new TokenRevokedError(revokedBy);
     return claims;
   }

@@ -2,9 +2,10 @@
  * A revocation-list entry as it travels on the wire (SPEC §4), times in
  * epoch seconds. `{ sid }` stops every token of one session; `{ sub,
  * not_before }` every token of one user issued (`iat`) before `not_before`.
- * `exp` is when the last token the entry stops expires anyway.
+ * `exp` is when the last token the entry stops expires anyway. `{ kid }`
+ * stops every token signed by a compromised key (SPEC §14).
  */
-export type RevocationEntry = { sid: string; exp: number } | { sub: string; exp: number; not_before: number };
+export type RevocationEntry = { sid: string; exp: number } | { sub: string; exp: number; not_before: number } | { kid: string; exp: number };
 
 /**
  * The verifier's copy of the revocation list: two maps, so checking a token
@@ -15,6 +16,10 @@ export type RevocationEntry = { sid: string; exp: number } | { sub: string; exp:
 export class RevocationSet {
   private readonly sids = new Map<string, number>();
   private readonly subs = new Map<string, { notBefore: number; exp: number }>();
+  private readonly kids = new Map<string, number>();
+
+  /** `onKeyRevoked` runs when a kid entry is new here: the JWKS should be fetched again at once. */
+  constructor(private readonly onKeyRevoked: (kid: string) => void = () => {}) {}
 
   /** Merges entries; those whose tokens have all expired by `nowSec` are skipped. */
   add(entries: readonly RevocationEntry[], nowSec: number): void {
@@ -23,6 +28,10 @@ export class RevocationSet {
       if ("sid" in e) {
         const prev = this.sids.get(e.sid);
         if (prev === undefined || prev < e.exp) this.sids.set(e.sid, e.exp);
+      } else if ("kid" in e) {
+        const prev = this.kids.get(e.kid);
+        if (prev === undefined || prev < e.exp) this.kids.set(e.kid, e.exp);
+        if (prev === undefined) this.onKeyRevoked(e.kid);
       } else {
         const prev = this.subs.get(e.sub);
         // Merging keeps the later instant and the later expiry: an entry with a
@@ -33,7 +42,9 @@ export class RevocationSet {
   }
 
   /** Which entry, if any, stops a token with these claims at `nowSec`. */
-  revokedBy(sid: string, sub: string, iat: number, nowSec: number): "sid" | "sub" | null {
+  revokedBy(sid: string, sub: string, iat: number, nowSec: number, kid?: string): "sid" | "sub" | "kid" | null {
+    const kidExp = kid === undefined ? undefined : this.kids.get(kid);
+    if (kidExp !== undefined && kidExp > nowSec) return "kid";
     const sidExp = this.sids.get(sid);
     if (sidExp !== undefined && sidExp > nowSec) return "sid";
     const user = this.subs.get(sub);
@@ -45,9 +56,10 @@ export class RevocationSet {
   prune(nowSec: number): void {
     for (const [k, exp] of this.sids) if (exp <= nowSec) this.sids.delete(k);
     for (const [k, v] of this.subs) if (v.exp <= nowSec) this.subs.delete(k);
+    for (const [k, exp] of this.kids) if (exp <= nowSec) this.kids.delete(k);
   }
 
   get size(): number {
-    return this.sids.size + this.subs.size;
+    return this.sids.size + this.subs.size + this.kids.size;
   }
 }

@@ -49,9 +49,11 @@ function parseBounds(body: Record<string, unknown>): ServerBounds {
 
 function parseEntry(v: unknown): RevocationEntry {
   if (isObject(v) && isTime(v.exp)) {
-    const { sid, sub, exp } = v;
-    if (isId(sid) && sub === undefined) return { sid, exp };
-    if (isId(sub) && sid === undefined && isTime(v.not_before)) return { sub, exp, not_before: v.not_before };
+    const { sid, sub, kid, exp } = v;
+    // Exactly one subject: an entry naming two would silently lose one of its revocations.
+    if (isId(sid) && sub === undefined && kid === undefined) return { sid, exp };
+    if (isId(sub) && sid === undefined && kid === undefined && isTime(v.not_before)) return { sub, exp, not_before: v.not_before };
+    if (isId(kid) && sid === undefined && sub === undefined) return { kid, exp };
   }
   throw new SyncProtocolError("malformed revocation entry");
 }

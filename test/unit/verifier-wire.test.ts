@@ -144,3 +144,20 @@ t.test("claims cache: bounded, least recently used first, and never past exp", a
   off.set("x", { claims: { exp: 100 }, kid: "k" });
   t.equal(off.size, 0, "a bound of 0 disables caching");
 });
+
+t.test("kid entries (SPEC §14 key compromise): parsed, honoured, and announced once for a JWKS refetch", async (t) => {
+  t.same(parseBatch({ entries: [{ kid: "k1", exp: 200 }], cursor: "c" }).entries, [{ kid: "k1", exp: 200 }]);
+  t.throws(() => parseBatch({ entries: [{ kid: "k1", sid: "s", exp: 200 }], cursor: "c" }), SyncProtocolError, "one subject per entry");
+  t.throws(() => parseBatch({ entries: [{ kid: "", exp: 200 }], cursor: "c" }), SyncProtocolError);
+  const announced: string[] = [];
+  const set = new RevocationSet((kid) => announced.push(kid));
+  set.add([{ kid: "k1", exp: 200 }], 100);
+  set.add([{ kid: "k1", exp: 300 }, { kid: "old", exp: 50 }], 100);
+  t.same(announced, ["k1"], "a new kid is announced once; an expired one not at all");
+  t.equal(set.revokedBy("s", "u", 10, 150, "k1"), "kid");
+  t.equal(set.revokedBy("s", "u", 10, 150, "k2"), null, "other keys' tokens pass");
+  t.equal(set.revokedBy("s", "u", 10, 250, "k1"), "kid", "the later exp was kept");
+  set.prune(300);
+  t.equal(set.revokedBy("s", "u", 10, 300, "k1"), null, "gone once its tokens have expired");
+  t.equal(set.size, 0);
+});

@@ -1,3 +1,4 @@
+import { Type } from "typebox";
 import { clientGuard } from "../../clients/client-auth.js";
 import type { Services } from "../../services.js";
 import type { App } from "../types.js";
@@ -22,6 +23,16 @@ export function registerAdminKeys(app: App, services: Services): void {
       })),
     };
   });
+
+  // SPEC §14 key compromise: out of the JWKS, its tokens inactive everywhere, a new key signing now.
+  app.post(
+    "/admin/keys/:kid/revoke",
+    { preValidation: guard, schema: { params: Type.Object({ kid: Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" }) }) } },
+    async (request) => {
+      const r = await services.keyRevocation.revoke(request.params.kid, `client:${request.client!.id}`);
+      return { kid: r.kid, revoked: true, signing_kid: services.keys.signingKey().kid, replacement_kid: r.replacementKid };
+    },
+  );
 
   // Publish first, sign later: the new key signs only after KEY_PREPUBLISH,
   // and asking twice returns the same pending key.

@@ -45,6 +45,7 @@ export function registerAdminSessions(app: App, services: Services): void {
     async (request) => {
       const q = request.query;
       const limit = Math.min(500, Math.max(1, Number(q.limit ?? 100)));
+      await services.auditChain.catchUp(); // serve every event committed before this call, linked
       const events = await services.admin.audit({
         userId: q.user,
         sessionId: q.session,
@@ -54,7 +55,7 @@ export function registerAdminSessions(app: App, services: Services): void {
         before: q.cursor ? BigInt(q.cursor) : undefined,
         limit,
       });
-      return { events: events.map(auditView), next_cursor: events.length === limit ? events.at(-1)!.id.toString() : null };
+      return { events: events.map(auditView), next_cursor: events.length === limit ? events.at(-1)!.seq!.toString() : null };
     },
   );
 }

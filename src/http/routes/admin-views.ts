@@ -1,4 +1,5 @@
-import type { AuditRecord, RefreshHistoryEntry, UserSummary } from "../../domain/admin-ports.js";
+import type { RefreshHistoryEntry, UserSummary } from "../../domain/admin-ports.js";
+import { auditEventView } from "../../domain/audit-chain.js";
 import type { SessionRecord } from "../../domain/types.js";
 import { sessionView } from "./sessions.js";
 
@@ -34,14 +35,5 @@ export const refreshView = (r: RefreshHistoryEntry) => ({
   user_agent: r.userAgent,
 });
 
-export const auditView = (e: AuditRecord) => ({
-  id: e.id.toString(),
-  at: e.at.toISOString(),
-  type: e.type,
-  actor: e.actor,
-  user_id: e.userId,
-  session_id: e.sessionId,
-  ip: e.ip,
-  user_agent: e.userAgent,
-  detail: e.detail,
-});
+/** SPEC §14: the served event is what its hash covers. */
+export const auditView = auditEventView;

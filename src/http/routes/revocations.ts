@@ -12,9 +12,9 @@ const ceilSec = (d: Date) => Math.ceil(d.getTime() / 1000);
 
 /** SPEC §4 wire form of an entry, times in epoch seconds. */
 export function entryView(e: StoredRevocation) {
-  return e.kind === "sid"
-    ? { sid: e.subject, exp: ceilSec(e.expiresAt) }
-    : { sub: e.subject, exp: ceilSec(e.expiresAt), not_before: ceilSec(e.notBefore) };
+  if (e.kind === "sid") return { sid: e.subject, exp: ceilSec(e.expiresAt) };
+  if (e.kind === "kid") return { kid: e.subject, exp: ceilSec(e.expiresAt) };
+  return { sub: e.subject, exp: ceilSec(e.expiresAt), not_before: ceilSec(e.notBefore) };
 }
 
 /**
@@ -51,6 +51,7 @@ export function sinceOf(query: string | undefined, lastEventId?: string | string
 export const Entry = Type.Object({
   sid: Type.Optional(Type.String()),
   sub: Type.Optional(Type.String()),
+  kid: Type.Optional(Type.String()),
   exp: Type.Integer(),
   not_before: Type.Optional(Type.Integer()),
 });

@@ -58,9 +58,10 @@ export function createPrismaAdminStore(prisma: PrismaClient): AdminStore {
         ...(q.sessionId ? { sessionId: q.sessionId } : {}),
         ...(q.type ? { type: q.type } : {}),
         ...(q.from || q.to ? { at: { ...(q.from ? { gte: q.from } : {}), ...(q.to ? { lte: q.to } : {}) } } : {}),
-        ...(q.before !== undefined ? { id: { lt: q.before } } : {}),
+        // Linked events only, in chain order: what is served can be verified.
+        seq: q.before !== undefined ? { lt: q.before } : { not: null },
       };
-      return prisma.auditEvent.findMany({ where, orderBy: { id: "desc" }, take: q.limit });
+      return prisma.auditEvent.findMany({ where, orderBy: { seq: "desc" }, take: q.limit });
     },
   };
 }

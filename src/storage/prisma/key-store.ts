@@ -16,6 +16,7 @@ export function createPrismaKeyStore(prisma: PrismaClient, withLock: <T>(fn: () 
         activatesAt: r.activatesAt,
         retiredAt: r.retiredAt,
         expiresAt: r.expiresAt,
+        revokedAt: r.revokedAt,
       }));
     },
     async insert(k) {
@@ -29,11 +30,15 @@ export function createPrismaKeyStore(prisma: PrismaClient, withLock: <T>(fn: () 
           activatesAt: k.activatesAt,
           retiredAt: k.retiredAt,
           expiresAt: k.expiresAt,
+          revokedAt: k.revokedAt,
         },
       });
     },
     async retire(kid, retiredAt, expiresAt) {
       await prisma.signingKey.update({ where: { kid }, data: { retiredAt, expiresAt } });
+    },
+    async revoke(kid, at) {
+      await prisma.signingKey.update({ where: { kid }, data: { revokedAt: at, retiredAt: at, expiresAt: at } });
     },
     withLock,
   };

@@ -6,6 +6,7 @@ import type { SharedLookup } from "../../revocation/revocation-check.js";
  * The shared revocation list in Redis (SPEC §4). One key per entry:
  *   `${prefix}rev:sid:<session id>` → exp (epoch s) of the session's newest access token
  *   `${prefix}rev:sub:<user id>`    → not_before (epoch s): tokens with an earlier iat are revoked
+ *   `${prefix}rev:kid:<key id>`     → exp (epoch s) of the last token the revoked signing key signed
  * each with a TTL of the entry's remaining lifetime, so the list stays small.
  * Every write is also announced on `${prefix}rev:events` for the instances' mirrors.
  */
@@ -28,7 +29,7 @@ export interface BatchAck {
 
 /** The message on the channel: ids as decimal strings, instants in epoch ms. */
 export interface RevocationMessage {
-  entries: Array<{ id: string; kind: "sid" | "sub"; subject: string; exp: number; nbf?: number }>;
+  entries: Array<{ id: string; kind: "sid" | "sub" | "kid"; subject: string; exp: number; nbf?: number }>;
   ack?: BatchAck;
 }
 
@@ -47,7 +48,7 @@ return 1`;
 const ceilSec = (d: Date) => Math.ceil(d.getTime() / 1000);
 
 export function createRedisRevocationStore(redis: Redis, prefix: string): RedisRevocationStore {
-  const key = (kind: "sid" | "sub", subject: string) => `${prefix}rev:${kind}:${subject}`;
+  const key = (kind: "sid" | "sub" | "kid", subject: string) => `${prefix}rev:${kind}:${subject}`;
   const channel = `${prefix}rev:events`;
   return {
     channel,
@@ -56,7 +57,7 @@ export function createRedisRevocationStore(redis: Redis, prefix: string): RedisR
       if (live.length === 0) return;
       const tx = redis.multi();
       for (const e of live) {
-        const value = e.kind === "sid" ? ceilSec(e.expiresAt) : ceilSec(e.notBefore);
+        const value = e.kind === "sub" ? ceilSec(e.notBefore) : ceilSec(e.expiresAt);
         tx.eval(SET_MAX, 1, key(e.kind, e.subject), value, e.expiresAt.getTime() - now.getTime());
       }
       const message: RevocationMessage = {
@@ -108,7 +109,7 @@ function parseEntries(list: unknown): StoredRevocation[] {
     if (!e || typeof e.id !== "string" || !/^\d{1,19}$/.test(e.id) || typeof e.subject !== "string" || typeof e.exp !== "number") continue;
     const expiresAt = new Date(e.exp);
     if (Number.isNaN(expiresAt.getTime())) continue;
-    if (e.kind === "sid") out.push({ id: BigInt(e.id), kind: "sid", subject: e.subject, expiresAt });
+    if (e.kind === "sid" || e.kind === "kid") out.push({ id: BigInt(e.id), kind: e.kind, subject: e.subject, expiresAt });
     else if (e.kind === "sub" && typeof e.nbf === "number") out.push({ id: BigInt(e.id), kind: "sub", subject: e.subject, notBefore: new Date(e.nbf), expiresAt });
   }
   return out;
