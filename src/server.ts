@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   });
   const app = await buildApp(services, { logger });
   logger.info(
-    { mode: { database: services.db.kind, revocations: config.storage.redisUrl ? "redis" : "in-process" }, issuer: config.tokens.issuer },
+    { mode: { database: services.db.kind, revocations: config.storage.redis ? `redis ${config.storage.redis.kind}` : "in-process" }, issuer: config.tokens.issuer },
     "session authority starting",
   );
 
