@@ -92,8 +92,9 @@ function openSingle(topology: Exclude<RedisTopology, { kind: "cluster" }>, commo
     state: () => probeRedis(topology, command),
     async close() {
       bus.close();
-      if (command.status === "ready") await command.quit().catch(() => command.disconnect());
-      else command.disconnect();
+      if (command.status === "ready") await command.quit().catch(() => {});
+      // Also after QUIT: only disconnect() closes Sentinel's failover-detector connections.
+      command.disconnect();
     },
   };
 }
