@@ -226,6 +226,13 @@ for (const { name: faultName, setup } of FAULTS) t.test(
     await fault.break();
     downSince = Date.now();
     t.comment(`${fault.what} at ${new Date(downSince).toISOString()}`);
+    const degraded = await eventually(async () => {
+      const r = await a.services.readiness();
+      return r.redis === "degraded" ? r : null;
+    }, 10_000).catch(() => null);
+    t.ok(degraded?.ready, `/readyz: ready, Redis degraded (${JSON.stringify(degraded?.redis_topology)})`);
+    if (fault.name === "cluster") t.ok(degraded?.redis_topology?.masters.some((m) => !m.reachable), "naming the master that does not answer");
+    t.match((await a.app.inject({ method: "GET", url: "/metrics" })).body, /^session_authority_redis_up 0$/m, "the redis_up gauge says 0");
     await phase("down");
     await fault.mend();
     backAt = Date.now();
@@ -279,6 +286,7 @@ for (const { name: faultName, setup } of FAULTS) t.test(
       const ready = await app.services.readiness();
       t.match(ready, { ready: true, redis: "ok", redis_topology: { mode: fault.name } }, "the instance uses Redis again");
       t.ok(ready.redis_topology!.masters.every((m) => m.reachable), `and reports every master reachable: ${JSON.stringify(ready.redis_topology)}`);
+      t.match((await app.app.inject({ method: "GET", url: "/metrics" })).body, /^session_authority_redis_up 1$/m, "the redis_up gauge says 1");
     }
   },
 );

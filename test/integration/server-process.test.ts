@@ -35,6 +35,12 @@ t.test("bad configuration stops start-up with one line per problem and a non-zer
   t.match(lines[1], /^config error: ACCESS_TOKEN_TTL/);
 });
 
+t.test("a Sentinel list without the master's name stops start-up with exit 2 and one line naming the variable", async (t) => {
+  const p = run({ REDIS_SENTINELS: "127.0.0.1:26379,127.0.0.1:26380" });
+  t.equal(await p.exited, 2);
+  t.same(p.output().trim().split("\n"), ["config error: REDIS_SENTINEL_MASTER (the name the sentinels monitor) is required with REDIS_SENTINELS"]);
+});
+
 t.test("embedded mode: the server starts, keeps data across a restart and exits 0 on SIGTERM", { timeout: 120_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "sa-server-"));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
