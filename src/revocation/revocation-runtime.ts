@@ -124,6 +124,7 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
     throw err;
   }
   const lease = leasing?.lease;
+  let stopRepublish = () => {};
 
   return {
     feed,
@@ -196,10 +197,11 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
         // before it had every write, lacks entries delivered earlier: write
         // every live one again (idempotent: the store keeps the larger value
         // and the longer TTL).
-        const republish = coalesced(republishLive, redisLog);
+        const republish = untilDone(republishLive, redisLog);
+        stopRepublish = republish.stop;
         redis.onAvailable((renewed) => {
           drain.kick();
-          if (renewed) republish();
+          if (renewed) republish.run();
         });
       }
     },
@@ -207,6 +209,7 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
       return redis?.state();
     },
     async close() {
+      stopRepublish();
       await lease?.stop();
       await Promise.all(periodic.splice(0).map((p) => p.stop()));
       await redis?.close();
@@ -225,23 +228,43 @@ function throttled(fn: (err: unknown) => void, everyMs = 30_000): (err: unknown)
   };
 }
 
-/** Runs `fn` once at a time; a call while it runs asks for one more run after it. */
-function coalesced(fn: () => Promise<void>, onError: (err: unknown) => void): () => void {
+/**
+ * Runs `fn` once at a time until it succeeds: a call while it runs asks for
+ * one more run after it, and a failure tries again later (a Cluster node may
+ * rejoin the pool before it takes writes). `stop()` ends the retries.
+ */
+function untilDone(fn: () => Promise<void>, onError: (err: unknown) => void, retryMs = 1_000): { run(): void; stop(): void } {
   let running = false;
   let again = false;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
   const run = (): void => {
+    if (stopped) return;
     if (running) {
       again = true;
       return;
     }
+    clearTimeout(timer);
     running = true;
     again = false;
-    void fn()
-      .catch(onError)
-      .finally(() => {
+    void fn().then(
+      () => {
         running = false;
         if (again) run();
-      });
+      },
+      (err: unknown) => {
+        running = false;
+        onError(err);
+        timer = setTimeout(run, retryMs);
+        timer.unref();
+      },
+    );
   };
-  return run;
+  return {
+    run,
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }

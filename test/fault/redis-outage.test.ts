@@ -11,8 +11,7 @@ import { testApp, type Mode, type TestApp } from "../fixtures/app.js";
 import { FakeClock } from "../fixtures/clock.js";
 import type { Teardown } from "../fixtures/database.js";
 import { eventually } from "../fixtures/eventually.js";
-import { redisProcess } from "../fixtures/fault-redis.js";
-import { clusterHealthy, clusterOwnerOf, privateServers, sentinelMaster, startCluster, startSentinelGroup, until } from "../fixtures/redis-servers.js";
+import { clusterHealthy, clusterOwnerOf, privateServer, privateServers, sentinelMaster, startCluster, startSentinelGroup, until } from "../fixtures/redis-servers.js";
 import { clientFor, targetOf } from "../fixtures/redis-topologies.js";
 import { Anomalies, GENEROUS_LIMITS, sleep, WallClock, within, type Answer } from "../fixtures/fault-support.js";
 import { freshRedisPrefix, redisTestUrl } from "../fixtures/redis.js";
@@ -47,7 +46,7 @@ const FAULTS: Array<{ name: string; setup: FaultSetup }> = [
   {
     name: "one server crashing and returning empty",
     async setup(t) {
-      const redis = await redisProcess(t);
+      const redis = await privateServer(t);
       const env = { REDIS_URL: redis.url };
       return { name: "standalone", env, what: "the Redis server is killed", inspect: () => clientFor(env), break: () => redis.kill("SIGKILL"), mend: () => redis.start() };
     },
