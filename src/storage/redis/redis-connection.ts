@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
 import type { RedisAuth, RedisTopology } from "../../config.js";
+import { withTimeout } from "../../rate-limit/redis-support.js";
 import { createClassicBus, createShardedBus, type RedisBus } from "./redis-bus.js";
 import { probeRedis, type RedisState } from "./redis-state.js";
 
@@ -92,7 +93,7 @@ function openSingle(topology: Exclude<RedisTopology, { kind: "cluster" }>, commo
     state: () => probeRedis(topology, command),
     async close() {
       bus.close();
-      if (command.status === "ready") await command.quit().catch(() => {});
+      if (command.status === "ready") await withTimeout(command.quit(), 1_000).catch(() => {});
       // Also after QUIT: only disconnect() closes Sentinel's failover-detector connections.
       command.disconnect();
     },
@@ -141,7 +142,9 @@ function openCluster(topology: Extract<RedisTopology, { kind: "cluster" }>, comm
     state: () => probeRedis(topology, command),
     async close() {
       bus.close();
-      await command.quit().catch(() => command.disconnect());
+      // QUIT waits on every node's connection, a reconnecting one too: bounded, then cut.
+      await withTimeout(command.quit(), 1_000).catch(() => {});
+      command.disconnect();
     },
   };
 }
