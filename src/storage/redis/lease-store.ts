@@ -1,4 +1,5 @@
 import type { LeaseHolder, LeaseRegistry } from "../../revocation/ack-waiter.js";
+import { withTimeout } from "../../rate-limit/redis-support.js";
 import type { LeaseBus } from "../../revocation/mirror-lease.js";
 import type { RevocationChannels } from "./channels.js";
 import type { RedisBus } from "./redis-bus.js";
@@ -53,7 +54,8 @@ export function createRedisLeaseStore(redis: RedisCommandClient, bus: Pick<Redis
       await bus.publish(fenceChannel, token);
     },
     async release() {
-      await redis.zrem(keys[0]!, selfId);
+      // Bounded: a shutdown must not wait on a master that is away (the lease then just runs out).
+      await withTimeout(redis.zrem(keys[0]!, selfId), 1_000);
     },
     async leases() {
       const r = (await redis.eval(READ, 2, keys[0]!, keys[1]!)) as Array<string | number>;

@@ -43,13 +43,14 @@ export async function probeRedis(topology: RedisTopology, command: Redis | Clust
  * PING itself.
  */
 async function probeCluster(cluster: Cluster): Promise<RedisState> {
+  const pool = new Map(cluster.nodes("master").map((n) => [`${n.options.host}:${n.options.port}`, n]));
   let text: string;
   try {
-    text = String(await withTimeout(cluster.cluster("NODES"), PROBE_MS));
+    // The first node to answer: any one of them may be the master that is away.
+    text = String(await Promise.any([...pool.values()].map((n) => withTimeout(n.cluster("NODES"), PROBE_MS))));
   } catch {
     return { mode: "cluster", ok: false, masters: [] };
   }
-  const pool = new Map(cluster.nodes("master").map((n) => [`${n.options.host}:${n.options.port}`, n]));
   const masters = await Promise.all(
     text
       .split("\n")
