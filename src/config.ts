@@ -1,6 +1,28 @@
+import { accessSync, constants } from "node:fs";
 import { parseDuration } from "./lib/duration.js";
 
 export type Algorithm = "ES256" | "RS256" | "EdDSA";
+
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/** Credentials and TLS for the Redis data nodes (a `redis://` URL carries its own). */
+export interface RedisAuth {
+  username?: string;
+  password?: string;
+  /** TLS to the data nodes (and, with Sentinel, to the sentinels). */
+  tls: boolean;
+  /** A CA bundle (PEM file) to trust instead of the system's. */
+  tlsCaFile?: string;
+}
+
+/** Which Redis the service uses (SPEC §8): one server, a Sentinel group, or a Cluster. */
+export type RedisTopology =
+  | { kind: "standalone"; url: string }
+  | ({ kind: "sentinel"; sentinels: RedisNode[]; masterName: string; sentinelUsername?: string; sentinelPassword?: string } & RedisAuth)
+  | ({ kind: "cluster"; nodes: RedisNode[] } & RedisAuth);
 export type DeviceChangePolicy = "revoke" | "flag" | "allow";
 
 /** Configuration, grouped so each module receives only the slice it needs. */
@@ -8,7 +30,8 @@ export interface Config {
   readonly server: { host: string; port: number; trustProxy: boolean; bodyLimit: number };
   readonly storage: {
     databaseUrl?: string;
-    redisUrl?: string;
+    /** Undefined without Redis (in-process revocation fan-out and rate limits). */
+    redis?: RedisTopology;
     redisKeyPrefix: string;
     dataDir: string;
     migrateOnStart: boolean;
@@ -81,6 +104,7 @@ export const ENV_DEFAULTS = {
   BODY_LIMIT: "16384",
   LOG_LEVEL: "info",
   REDIS_KEY_PREFIX: "sa:",
+  REDIS_TLS: "false",
   RATE_LIMIT_LOGIN_PER_USER: "5",
   RATE_LIMIT_LOGIN_PER_IP: "20",
   RATE_LIMIT_REFRESH_PER_IP: "20",
@@ -155,11 +179,7 @@ export function loadConfig(env: Env): Config {
     const problem = urlProblem(databaseUrl, ["postgres:", "postgresql:"]);
     if (problem) problems.push(`DATABASE_URL must be a postgres:// or postgresql:// URL (${problem})`);
   }
-  const redisUrl = optional("REDIS_URL");
-  if (redisUrl !== undefined) {
-    const problem = urlProblem(redisUrl, ["redis:", "rediss:"], /^\/?\d*$/);
-    if (problem) problems.push(`REDIS_URL must be a redis:// or rediss:// URL (${problem})`);
-  }
+  const redis = redisTopology(optional, bool("REDIS_TLS"), problems);
   const keyEncryptionKey = optional("KEY_ENCRYPTION_KEY");
   if (keyEncryptionKey !== undefined && keyEncryptionKey.length < 32) {
     problems.push("KEY_ENCRYPTION_KEY must be at least 32 characters (e.g. `openssl rand -base64 32`)");
@@ -201,7 +221,7 @@ export function loadConfig(env: Env): Config {
     server: { host, port, trustProxy: bool("TRUST_PROXY"), bodyLimit: integer("BODY_LIMIT", 1024, 1 << 20) },
     storage: {
       databaseUrl,
-      redisUrl,
+      redis,
       redisKeyPrefix: get("REDIS_KEY_PREFIX"),
       dataDir: get("DATA_DIR"),
       migrateOnStart: bool("MIGRATE_ON_START"),
@@ -263,6 +283,78 @@ function urlProblem(raw: string, protocols: string[], path?: RegExp): string | n
   if (url.hostname === "" && !url.searchParams.has("host")) return "it names no host";
   if (path && !path.test(url.pathname)) return "the database number after the host must be a number";
   return null;
+}
+
+/**
+ * REDIS_URL (one server), REDIS_SENTINELS with REDIS_SENTINEL_MASTER, or
+ * REDIS_CLUSTER_NODES: at most one of the three.
+ */
+function redisTopology(optional: (name: string) => string | undefined, tls: boolean, problems: string[]): RedisTopology | undefined {
+  const url = optional("REDIS_URL");
+  const sentinels = optional("REDIS_SENTINELS");
+  const clusterNodes = optional("REDIS_CLUSTER_NODES");
+  const chosen = [url && "REDIS_URL", sentinels && "REDIS_SENTINELS", clusterNodes && "REDIS_CLUSTER_NODES"].filter(Boolean);
+  if (chosen.length > 1) {
+    problems.push(`${chosen.join(" and ")} are alternatives: set only one`);
+    return undefined;
+  }
+  const auth: RedisAuth = { tls, username: optional("REDIS_USERNAME"), password: optional("REDIS_PASSWORD"), tlsCaFile: optional("REDIS_TLS_CA_FILE") };
+  if (auth.tlsCaFile !== undefined && !readable(auth.tlsCaFile)) problems.push(`REDIS_TLS_CA_FILE=${JSON.stringify(auth.tlsCaFile)} cannot be read`);
+  if (!url && !sentinels && !clusterNodes) {
+    for (const name of ["REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_TLS_CA_FILE", "REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_USERNAME", "REDIS_SENTINEL_PASSWORD"]) {
+      if (optional(name) !== undefined) problems.push(`${name} is set but no Redis is (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES)`);
+    }
+    return undefined;
+  }
+  if (url !== undefined) {
+    const problem = urlProblem(url, ["redis:", "rediss:"], /^\/?\d*$/);
+    if (problem) problems.push(`REDIS_URL must be a redis:// or rediss:// URL (${problem})`);
+    for (const name of ["REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_TLS_CA_FILE"]) {
+      if (optional(name) !== undefined) problems.push(`${name} applies to REDIS_SENTINELS and REDIS_CLUSTER_NODES; REDIS_URL carries its own credentials (rediss:// for TLS)`);
+    }
+    if (tls) problems.push("REDIS_TLS applies to REDIS_SENTINELS and REDIS_CLUSTER_NODES; with REDIS_URL, use a rediss:// URL");
+    return { kind: "standalone", url };
+  }
+  if (sentinels !== undefined) {
+    const masterName = optional("REDIS_SENTINEL_MASTER");
+    if (masterName === undefined) problems.push("REDIS_SENTINEL_MASTER (the name the sentinels monitor) is required with REDIS_SENTINELS");
+    return {
+      kind: "sentinel",
+      sentinels: nodeList("REDIS_SENTINELS", sentinels, problems),
+      masterName: masterName ?? "",
+      sentinelUsername: optional("REDIS_SENTINEL_USERNAME"),
+      sentinelPassword: optional("REDIS_SENTINEL_PASSWORD"),
+      ...auth,
+    };
+  }
+  for (const name of ["REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_USERNAME", "REDIS_SENTINEL_PASSWORD"]) {
+    if (optional(name) !== undefined) problems.push(`${name} applies only to REDIS_SENTINELS`);
+  }
+  return { kind: "cluster", nodes: nodeList("REDIS_CLUSTER_NODES", clusterNodes!, problems), ...auth };
+}
+
+function readable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** "host:port,host:port" (IPv6 in brackets: "[::1]:7000"). */
+function nodeList(name: string, raw: string, problems: string[]): RedisNode[] {
+  const nodes: RedisNode[] = [];
+  for (const item of raw.split(",").map((s) => s.trim())) {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(item);
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65535) {
+      problems.push(`${name}=${JSON.stringify(raw)} must be a comma-separated list of host:port`);
+      return [];
+    }
+    nodes.push({ host: m[1]!.replace(/^\[|\]$/g, ""), port });
+  }
+  return nodes;
 }
 
 function deepFreeze<T>(o: T): T {

@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   });
   const app = await buildApp(services, { logger });
   logger.info(
-    { mode: { database: services.db.kind, revocations: config.storage.redisUrl ? "redis" : "in-process" }, issuer: config.tokens.issuer },
+    { mode: { database: services.db.kind, revocations: config.storage.redis ? `redis ${config.storage.redis.kind}` : "in-process" }, issuer: config.tokens.issuer },
     "session authority starting",
   );
 
@@ -70,9 +70,16 @@ async function main(): Promise<void> {
     await services.close().catch(() => {});
     fail(failure);
   });
-  if (config.storage.redisUrl && (await services.readiness()).redis !== "ok") {
+  const redis = config.storage.redis;
+  if (redis && (await services.readiness()).redis !== "ok") {
     // Redis is a cache and a bus: the service runs without it (SPEC §1), and says so.
-    logger.warn(`cannot reach Redis at ${whereOf(config.storage.redisUrl, 6379)} (REDIS_URL): running degraded on Postgres until it answers`);
+    const where =
+      redis.kind === "standalone"
+        ? `Redis at ${whereOf(redis.url, 6379)} (REDIS_URL)`
+        : redis.kind === "sentinel"
+          ? `the Redis master "${redis.masterName}" through REDIS_SENTINELS`
+          : "every Redis Cluster master (REDIS_CLUSTER_NODES)";
+    logger.warn(`cannot reach ${where}: running degraded on Postgres until it answers`);
   }
 }
 

@@ -50,11 +50,14 @@ import { createRedisAttemptLimiter } from "./rate-limit/redis-attempt-limiter.js
 import { createRedisRequestCeiling } from "./rate-limit/redis-request-ceiling.js";
 import { unlimitedCeiling, type RequestCeiling } from "./rate-limit/request-ceiling.js";
 import { createPrismaAdminStore } from "./storage/prisma/admin-store.js";
+import type { RedisState } from "./storage/redis/redis-state.js";
 
 export interface Readiness {
   ready: boolean;
   postgres: "ok" | "unreachable";
   redis: "ok" | "degraded" | "not_configured";
+  /** Which Redis servers are in use and which answer (absent without Redis). */
+  redis_topology?: { mode: RedisState["mode"]; masters: RedisState["masters"]; replicas?: number };
   keys: "ok" | "missing";
 }
 
@@ -175,6 +178,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       outboxDepth: () => db.prisma.revocation.count({ where: { publishedAt: null } }),
       mirrorSize: () => revocation?.feed.list.size ?? 0,
       mirrorTrusted: () => revocation?.mirrorTrusted() ?? false,
+      redisState: () => revocation?.redisState() ?? Promise.resolve(undefined),
     });
     const users = createPrismaUserStore(db.prisma);
     // Audit events also feed the metrics, once their transaction committed.
@@ -192,7 +196,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     const audit = tapAuditLog(createPrismaAuditLog(db.prisma), metrics.observe);
     const passwords = await createPasswordHasher(opts.passwordParams);
     const runtime = await createRevocationRuntime({
-      redisUrl: config.storage.redisUrl,
+      redis: config.storage.redis,
       keyPrefix: opts.redisKeyPrefix ?? config.storage.redisKeyPrefix,
       db,
       outbox: createRevocationOutbox(db.prisma),
@@ -332,7 +336,13 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
         }
         // Redis is a cache and a bus: without it the service still answers (SPEC §1), degraded.
         const redis = await runtime.redisState();
-        return { ready: postgres === "ok" && keysState === "ok", postgres, redis, keys: keysState };
+        return {
+          ready: postgres === "ok" && keysState === "ok",
+          postgres,
+          redis: redis === undefined ? "not_configured" : redis.ok ? "ok" : "degraded",
+          ...(redis ? { redis_topology: { mode: redis.mode, masters: redis.masters, ...(redis.replicas !== undefined ? { replicas: redis.replicas } : {}) } } : {}),
+          keys: keysState,
+        };
       },
       async close() {
         for (const t of timers) clearInterval(t);

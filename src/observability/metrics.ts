@@ -1,12 +1,21 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { AuditEventInput } from "../domain/types.js";
+import type { RedisState } from "../storage/redis/redis-state.js";
+
+export interface MetricSources {
+  outboxDepth?: () => Promise<number>;
+  mirrorSize?: () => number;
+  mirrorTrusted?: () => boolean;
+  /** The Redis in use, probed at each scrape; undefined without Redis. */
+  redisState?: () => Promise<RedisState | undefined>;
+}
 
 /**
  * Prometheus metrics (SPEC §5 /metrics). Domain code never imports this:
  * security events reach it through the audit stream (see event-tap.ts), HTTP
  * timings through an onResponse hook, gauges through collect callbacks.
  */
-export function createMetrics(opts: { outboxDepth?: () => Promise<number>; mirrorSize?: () => number; mirrorTrusted?: () => boolean } = {}) {
+export function createMetrics(opts: MetricSources = {}) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "session_authority_" });
   const counter = (name: string, help: string, labelNames: string[] = []) =>
@@ -50,6 +59,41 @@ export function createMetrics(opts: { outboxDepth?: () => Promise<number>; mirro
     registers: [registry],
     collect() {
       if (opts.mirrorTrusted) this.set(opts.mirrorTrusted() ? 1 : 0);
+    },
+  });
+
+  // One probe per scrape feeds all three Redis gauges.
+  let probe: Promise<RedisState | undefined> | undefined;
+  const redisProbe = () => (probe ??= (opts.redisState?.() ?? Promise.resolve(undefined)).finally(() => setTimeout(() => (probe = undefined), 0)));
+  new Gauge({
+    name: "session_authority_redis_up",
+    help: "1 while every Redis master in use answers, 0 while degraded; absent without Redis",
+    registers: [registry],
+    async collect() {
+      const state = await redisProbe().catch(() => undefined);
+      this.reset();
+      if (state) this.set(state.ok ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "session_authority_redis_master",
+    help: "The Redis masters in use (Sentinel: the current master; Cluster: those owning slots), 1 reachable, 0 not",
+    labelNames: ["mode", "address"],
+    registers: [registry],
+    async collect() {
+      const state = await redisProbe().catch(() => undefined);
+      this.reset();
+      for (const m of state?.masters ?? []) this.set({ mode: state!.mode, address: m.address }, m.reachable ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "session_authority_redis_masters_reachable",
+    help: "How many of the Redis masters in use answer",
+    registers: [registry],
+    async collect() {
+      const state = await redisProbe().catch(() => undefined);
+      this.reset();
+      if (state) this.set(state.masters.filter((m) => m.reachable).length);
     },
   });
 

@@ -4,7 +4,10 @@ import type { RevocationPublisher } from "../domain/ports.js";
 import type { RevocationCheck, StoredRevocation } from "../domain/revocation-ports.js";
 import type { Database } from "../storage/database.js";
 import type { RevocationOutbox } from "../storage/prisma/revocation-outbox.js";
-import { openRedis, type RedisConnections } from "../storage/redis/redis-connection.js";
+import type { RedisTopology } from "../config.js";
+import { revocationChannels } from "../storage/redis/channels.js";
+import { openRedis, type RedisCommandClient, type RedisConnections } from "../storage/redis/redis-connection.js";
+import type { RedisState } from "../storage/redis/redis-state.js";
 import { createRedisLeaseStore, type RedisLeaseStore } from "../storage/redis/lease-store.js";
 import { createRedisRevocationStore, parseRevocationEnvelope, type RedisRevocationStore } from "../storage/redis/revocation-store.js";
 import { AckWaiter } from "./ack-waiter.js";
@@ -19,8 +22,8 @@ import { RevocationFeed } from "./revocation-feed.js";
 import { RevocationListing } from "./revocation-listing.js";
 
 export interface RevocationRuntimeOptions {
-  /** REDIS_URL; without it revocations fan out in-process only. */
-  redisUrl?: string;
+  /** The configured Redis; without one revocations fan out in-process only. */
+  redis?: RedisTopology;
   keyPrefix: string;
   db: Database;
   outbox: RevocationOutbox;
@@ -45,14 +48,15 @@ export interface RevocationRuntime {
   start(): void;
   /** Does introspection currently answer from the mirror alone (a held mirror lease)? */
   mirrorTrusted(): boolean;
-  redisState(): Promise<"ok" | "degraded" | "not_configured">;
-  /** The Redis command connection, for other shared state (rate limits); undefined without REDIS_URL. */
-  readonly redis: RedisConnections["command"] | undefined;
+  /** The Redis in use as its servers report it; undefined without Redis. */
+  redisState(): Promise<RedisState | undefined>;
+  /** The Redis command connection, for other shared state (rate limits); undefined without Redis. */
+  readonly redis: RedisCommandClient | undefined;
   close(): Promise<void>;
 }
 
 /**
- * With REDIS_URL: entries go to Redis (keys + channel) before a revoking call
+ * With Redis: entries go to Redis (keys + channel) before a revoking call
  * answers, every instance's mirror follows the channel and polls Postgres,
  * and an outbox worker replays what Redis missed. Without: the in-process
  * publisher, and (on Postgres, where other instances may run) introspection
@@ -72,12 +76,20 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
   /** With Redis: this instance's mirror lease, and the revoker's wait on everyone else's. */
   let leasing: { store: RedisLeaseStore; waiter: AckWaiter; lease: MirrorLease } | undefined;
 
-  if (opts.redisUrl) {
-    redis = openRedis(opts.redisUrl, { onError: redisLog });
-    const store = createRedisRevocationStore(redis.command, opts.keyPrefix);
+  if (opts.redis) {
+    redis = openRedis(opts.redis, { onError: redisLog });
+    const channels = revocationChannels(opts.keyPrefix, redis.bus.sharded);
+    const store = createRedisRevocationStore({
+      redis: redis.command,
+      bus: redis.bus,
+      channel: channels.events,
+      prefix: opts.keyPrefix,
+      lookupTimeoutMs: 500,
+      writeTimeoutMs: 2_000,
+    });
     shared = store;
     const leaseMs = opts.mirrorLeaseMs ?? 2_000;
-    const leaseStore = createRedisLeaseStore(redis.command, opts.keyPrefix, selfId);
+    const leaseStore = createRedisLeaseStore(redis.command, redis.bus, channels, opts.keyPrefix, selfId);
     const waiter = new AckWaiter({ selfId, registry: leaseStore, leaseMs, onError: redisLog });
     const lease = new MirrorLease({
       bus: leaseStore,
@@ -112,6 +124,7 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
     throw err;
   }
   const lease = leasing?.lease;
+  let stopRepublish = () => {};
 
   return {
     feed,
@@ -158,7 +171,7 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
         const { channel } = shared;
         const { store: leaseStore, waiter, lease } = leasing;
         const { fenceChannel, ackChannel } = leaseStore;
-        redis.subscriber.on("message", (ch: string, message: string) => {
+        redis.bus.onMessage((ch, message) => {
           if (ch === channel) {
             const { entries, ack } = parseRevocationEnvelope(message);
             // Learned first, acknowledged after: the publisher's wait ends only once this mirror has it.
@@ -172,33 +185,31 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
           }
         });
         // Messages published while the subscription is down are lost: stop trusting the mirror at once.
-        for (const event of ["close", "reconnecting", "end"]) redis.subscriber.on(event, () => lease.subscriptionLost());
-        // One SUBSCRIBE: the fence channel is live exactly when the revocation channel is.
+        redis.bus.onLost(() => lease.subscriptionLost());
+        // One subscription: the fence channel is live exactly when the revocation channel is.
         // The first lease round waits for the subscription, so its fence is not lost.
-        redis.subscriber
-          .subscribe(channel, fenceChannel, ackChannel)
+        redis.bus
+          .subscribe([channel, fenceChannel, ackChannel])
           .catch(redisLog)
           .finally(() => lease.start());
         // Redis is back: replay what it missed now rather than at the next tick.
-        // A Redis that restarted without persistence also lost entries that
-        // were delivered before it went down: write every live one again
-        // (idempotent: the store keeps the larger value and the longer TTL).
-        let connectedBefore = redis.command.status === "ready";
-        redis.command.on("ready", () => {
+        // A server that restarted without persistence, or a replica promoted
+        // before it had every write, lacks entries delivered earlier: write
+        // every live one again (idempotent: the store keeps the larger value
+        // and the longer TTL).
+        const republish = untilDone(republishLive, redisLog);
+        stopRepublish = republish.stop;
+        redis.onAvailable((renewed) => {
           drain.kick();
-          if (connectedBefore) void republishLive().catch(redisLog);
-          connectedBefore = true;
+          if (renewed) republish.run();
         });
       }
     },
     async redisState() {
-      if (!shared) return "not_configured";
-      return withTimeout(shared.ping(), 1_000).then(
-        () => "ok" as const,
-        () => "degraded" as const,
-      );
+      return redis?.state();
     },
     async close() {
+      stopRepublish();
       await lease?.stop();
       await Promise.all(periodic.splice(0).map((p) => p.stop()));
       await redis?.close();
@@ -217,8 +228,43 @@ function throttled(fn: (err: unknown) => void, everyMs = 30_000): (err: unknown)
   };
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+/**
+ * Runs `fn` once at a time until it succeeds: a call while it runs asks for
+ * one more run after it, and a failure tries again later (a Cluster node may
+ * rejoin the pool before it takes writes). `stop()` ends the retries.
+ */
+function untilDone(fn: () => Promise<void>, onError: (err: unknown) => void, retryMs = 1_000): { run(): void; stop(): void } {
+  let running = false;
+  let again = false;
+  let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("timed out")), ms)));
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  const run = (): void => {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    clearTimeout(timer);
+    running = true;
+    again = false;
+    void fn().then(
+      () => {
+        running = false;
+        if (again) run();
+      },
+      (err: unknown) => {
+        running = false;
+        onError(err);
+        timer = setTimeout(run, retryMs);
+        timer.unref();
+      },
+    );
+  };
+  return {
+    run,
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }

@@ -7,7 +7,8 @@ import { randomUUID } from "node:crypto";
 import { signCompactJws } from "../../src/keys/compact-jws.js";
 import { cookiesOf, testApp, type TestApp } from "../fixtures/app.js";
 import { MINUTE, SECOND } from "../fixtures/clock.js";
-import { freePort, recordingUpstream, startCaddy, startNginx, type Addresses } from "../fixtures/gateways.js";
+import { freePort } from "../fixtures/free-port.js";
+import { recordingUpstream, startCaddy, startNginx, type Addresses } from "../fixtures/gateways.js";
 
 const GATEWAYS = [
   { name: "nginx", bin: "/usr/sbin/nginx", start: startNginx },

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { freePort } from "../fixtures/fault-redis.js";
+import { freePort } from "../fixtures/free-port.js";
 import { eventually } from "../fixtures/eventually.js";
 
 const root = new URL("../../", import.meta.url).pathname;

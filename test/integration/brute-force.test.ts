@@ -1,15 +1,16 @@
 import t from "tap";
 import { MODES, testApp } from "../fixtures/app.js";
 import { FakeClock, SECOND } from "../fixtures/clock.js";
-import { freshRedisPrefix, redisTestUrl } from "../fixtures/redis.js";
+import { sharedRedis, TOPOLOGIES, topologyPrefix } from "../fixtures/redis-topologies.js";
 import { basicAuth, createClient } from "../fixtures/service-client.js";
 
 const LIMITS = { RATE_LIMIT_LOGIN_PER_USER: "3", RATE_LIMIT_LOGIN_PER_IP: "50" };
 
-t.test("brute force on one username is slowed by backoff, recorded in the audit log, and the limit holds across two instances sharing Redis", async (t) => {
+for (const topology of TOPOLOGIES) t.test(`brute force on one username is slowed by backoff, recorded in the audit log, and the limit holds across two instances sharing Redis (${topology})`, async (t) => {
   const clock = new FakeClock();
-  const prefix = freshRedisPrefix(t);
-  const shared = { clock, env: { ...LIMITS, REDIS_URL: redisTestUrl() }, serviceOptions: { redisKeyPrefix: prefix } };
+  const target = await sharedRedis(topology);
+  const prefix = topologyPrefix(t, target);
+  const shared = { clock, env: { ...LIMITS, ...target.env }, serviceOptions: { redisKeyPrefix: prefix } };
   const a = await testApp(t, "postgres", shared);
   const b = await testApp(t, "postgres", { ...shared, storage: { url: a.services.config.storage.databaseUrl! } });
   const user = await a.createUser("victim");

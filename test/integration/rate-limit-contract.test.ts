@@ -1,7 +1,6 @@
 // One suite every rate-limit implementation must pass: the in-process one and
-// the Redis one (real Redis, a key prefix of its own, removed afterwards).
-import { randomBytes } from "node:crypto";
-import { Redis } from "ioredis";
+// the Redis one on each topology (one server, a Sentinel group, a Cluster;
+// a key prefix of its own, removed afterwards).
 import t from "tap";
 import type { Clock } from "../../src/domain/clock.js";
 import { RateLimitedError } from "../../src/domain/errors.js";
@@ -14,17 +13,10 @@ import { createRedisAttemptLimiter } from "../../src/rate-limit/redis-attempt-li
 import { createRedisRequestCeiling } from "../../src/rate-limit/redis-request-ceiling.js";
 import type { CeilingPolicy, RequestCeiling } from "../../src/rate-limit/request-ceiling.js";
 import { FakeClock, MINUTE, SECOND } from "../fixtures/clock.js";
+import { sharedRedis, TOPOLOGIES, topologyPrefix } from "../fixtures/redis-topologies.js";
 
-const redis = new Redis(process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379");
-const prefix = `sa-test:rate-limit-contract:${randomBytes(6).toString("hex")}:`;
 let instances = 0;
 const unexpected = (err: unknown) => t.fail(`redis error: ${String(err)}`);
-
-t.teardown(async () => {
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-});
 
 interface Backend {
   name: string;
@@ -38,15 +30,20 @@ const backends: Backend[] = [
     limiter: (clock, policies) => createMemoryAttemptLimiter({ clock, policies }),
     ceiling: (clock, policy) => createMemoryRequestCeiling({ clock, policy }),
   },
-  {
-    name: "redis",
+];
+for (const topology of TOPOLOGIES) {
+  const target = await sharedRedis(topology);
+  const redis = target.client(t);
+  const prefix = topologyPrefix(t, target);
+  backends.push({
+    name: `redis (${topology})`,
     // A prefix per instance: each test starts from nothing.
     limiter: (clock, policies) =>
       createRedisAttemptLimiter({ redis, clock, policies, keyPrefix: `${prefix}${++instances}:`, onError: unexpected }),
     ceiling: (clock, policy) =>
       createRedisRequestCeiling({ redis, clock, policy, keyPrefix: `${prefix}${++instances}:`, onError: unexpected }),
-  },
-];
+  });
+}
 
 /** The Retry-After a check would answer with, 0 when it passes. */
 async function waitOf(check: Promise<void>): Promise<number> {
@@ -280,6 +277,6 @@ t.test("the Lua scripts and the TypeScript rules agree on a random history", asy
       else run.clock.advance(advance);
     }
   }
-  t.same(runs[1]!.trace, runs[0]!.trace);
+  for (let i = 1; i < runs.length; i++) t.same(runs[i]!.trace, runs[0]!.trace, `${backends[i]!.name} agrees with ${backends[0]!.name}`);
   t.ok(runs[0]!.trace.some((x) => typeof x === "number" && x > 1), "the history reached real blocks");
 });

@@ -1,6 +1,8 @@
 // SPEC §4 across instances: two app instances on one Postgres and one Redis
-// key prefix. Redis outages are made with a TCP proxy the test controls; the
-// machine's Redis is never stopped.
+// key prefix, on each Redis topology (SPEC §8: one server, Sentinel, Cluster).
+// Redis outages are made with a TCP proxy the test controls in front of the
+// machine's Redis, which is never stopped; test/fault/redis-outage.test.ts
+// kills real servers of every topology.
 import t from "tap";
 import { testApp, type TestApp } from "../fixtures/app.js";
 import { FakeClock } from "../fixtures/clock.js";
@@ -9,18 +11,21 @@ import { eventually } from "../fixtures/eventually.js";
 import { freshRedisPrefix, redisClient, redisTestUrl } from "../fixtures/redis.js";
 import { createClient, type TestClient } from "../fixtures/service-client.js";
 import { faultProxy } from "../fixtures/fault-proxy.js";
+import { sharedRedis, TOPOLOGIES, topologyPrefix, type RedisTarget } from "../fixtures/redis-topologies.js";
 
 interface Cluster {
   prefix: string;
   clock: FakeClock;
   url?: string;
+  /** The Redis the instances use (default: the machine's one server). */
+  redis?: RedisTarget;
 }
 
 async function instance(t: Teardown, cluster: Cluster, opts: { redisUrl?: string; background?: boolean; pollMs?: number; leaseMs?: number } = {}): Promise<TestApp> {
   const app = await testApp(t, "postgres", {
     clock: cluster.clock,
     ...(cluster.url ? { storage: { url: cluster.url } } : {}),
-    env: { REDIS_URL: opts.redisUrl ?? redisTestUrl() },
+    env: opts.redisUrl || !cluster.redis ? { REDIS_URL: opts.redisUrl ?? redisTestUrl() } : cluster.redis.env,
     serviceOptions: {
       redisKeyPrefix: cluster.prefix,
       background: opts.background ?? true,
@@ -63,14 +68,17 @@ const redisTarget = () => {
   return { host: u.hostname, port: Number(u.port || 6379) };
 };
 
-t.test("logout on one instance is seen by introspection on another at once, through Redis", async (t) => {
-  const c = cluster(t);
+for (const topology of TOPOLOGIES) t.test(`logout on one instance is seen by introspection on another at once, through Redis (${topology})`, async (t) => {
+  const target = await sharedRedis(topology);
+  const c: Cluster = { prefix: topologyPrefix(t, target), clock: new FakeClock(), redis: target };
   // B polls Postgres rarely, so what it learns in the first second came by pub/sub.
   const a = await instance(t, c);
   const b = await instance(t, c, { pollMs: 60_000 });
   const client = await createClient(a.services, ["introspect"]);
   const user = await a.createUser();
-  const redis = redisClient(t);
+  const redis = target.client(t);
+  await eventually(async () => (await leased(a)) && (await leased(b)), 5_000);
+  t.pass("both instances hold a mirror lease: fences came back through the subscription");
   const login = (await a.login(user.username, user.password)).json();
   const other = (await a.login(user.username, user.password)).json();
   t.equal(await active(b, client, login.access_token), true);
@@ -97,6 +105,7 @@ t.test("logout on one instance is seen by introspection on another at once, thro
   t.equal(await active(b, client, other.access_token), false, "logout everywhere is one user entry");
   const notBefore = await redis.get(`${c.prefix}rev:sub:${user.id}`);
   t.equal(Number(notBefore), Math.ceil(c.clock.now().getTime() / 1000), "the sub key holds not_before");
+  t.match(await a.services.readiness(), { ready: true, redis: "ok", redis_topology: { mode: topology } }, "/readyz names the topology in use");
 });
 
 t.test("without Redis at start, revocations succeed in Postgres and are replayed when it comes back", async (t) => {

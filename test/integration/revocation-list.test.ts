@@ -2,7 +2,7 @@ import pg from "pg";
 import t from "tap";
 import { MODES, testApp, type TestApp } from "../fixtures/app.js";
 import { FakeClock, MINUTE, SECOND } from "../fixtures/clock.js";
-import { freshRedisPrefix, redisTestUrl } from "../fixtures/redis.js";
+import { sharedRedis, TOPOLOGIES, topologyPrefix } from "../fixtures/redis-topologies.js";
 import { createClient, type TestClient } from "../fixtures/service-client.js";
 import { openSse } from "../fixtures/sse.js";
 
@@ -98,10 +98,12 @@ t.test("a cursor never passes a revocation that is still being committed", async
   t.ok(BigInt(passed.body.cursor) > BigInt(after.body.cursor), "a settled gap does not");
 });
 
-t.test("GET /revocations/stream: snapshot, revocations from another instance within a second, heartbeats, resume", async (t) => {
+for (const topology of TOPOLOGIES) t.test(`GET /revocations/stream: snapshot, revocations from another instance within a second, heartbeats, resume (Redis ${topology})`, async (t) => {
   const clock = new FakeClock();
-  const prefix = freshRedisPrefix(t);
-  const redis = { env: { REDIS_URL: redisTestUrl() }, serviceOptions: { redisKeyPrefix: prefix, background: true } };
+  const target = await sharedRedis(topology);
+  const prefix = topologyPrefix(t, target);
+  // B's revocations reach A's stream through Redis: A polls Postgres too rarely to be the messenger.
+  const redis = { env: target.env, serviceOptions: { redisKeyPrefix: prefix, background: true, revocationPollMs: 60_000 } };
   const a = await testApp(t, "postgres", { clock, ...redis, appOptions: { sseHeartbeatMs: 200 } });
   const b = await testApp(t, "postgres", { clock, ...redis, storage: { url: a.services.config.storage.databaseUrl! } });
   const reader = await createClient(a.services, ["revocations:read"]);

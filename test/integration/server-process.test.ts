@@ -35,6 +35,17 @@ t.test("bad configuration stops start-up with one line per problem and a non-zer
   t.match(lines[1], /^config error: ACCESS_TOKEN_TTL/);
 });
 
+t.test("a Sentinel list without the master's name stops start-up with exit 2 and one line naming the variable", async (t) => {
+  const p = run({ REDIS_SENTINELS: "127.0.0.1:26379,127.0.0.1:26380" });
+  t.teardown(() => void p.child.kill("SIGKILL"));
+  // A build that ignored the list would start and keep running.
+  let timer: NodeJS.Timeout | undefined;
+  const running = new Promise<string>((resolve) => (timer = setTimeout(() => resolve("still running after 30 s"), 30_000)));
+  t.equal(await Promise.race([p.exited, running]), 2);
+  clearTimeout(timer);
+  t.same(p.output().trim().split("\n"), ["config error: REDIS_SENTINEL_MASTER (the name the sentinels monitor) is required with REDIS_SENTINELS"]);
+});
+
 t.test("embedded mode: the server starts, keeps data across a restart and exits 0 on SIGTERM", { timeout: 120_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "sa-server-"));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

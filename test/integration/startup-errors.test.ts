@@ -10,7 +10,7 @@ import { join } from "node:path";
 import t, { type Test } from "tap";
 import { testApp } from "../fixtures/app.js";
 import { freshPostgres, postgresAdminUrl } from "../fixtures/database.js";
-import { freePort } from "../fixtures/fault-redis.js";
+import { freePort } from "../fixtures/free-port.js";
 
 const root = new URL("../../", import.meta.url).pathname;
 const KEK = "startup-test-key-encryption-key-0123456789";

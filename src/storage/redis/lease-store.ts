@@ -1,6 +1,9 @@
-import type { Redis } from "ioredis";
 import type { LeaseHolder, LeaseRegistry } from "../../revocation/ack-waiter.js";
+import { withTimeout } from "../../rate-limit/redis-support.js";
 import type { LeaseBus } from "../../revocation/mirror-lease.js";
+import type { RevocationChannels } from "./channels.js";
+import type { RedisBus } from "./redis-bus.js";
+import type { RedisCommandClient } from "./redis-connection.js";
 
 /**
  * The mirror-lease registry in Redis (revocation/mirror-lease.ts): a sorted
@@ -9,10 +12,8 @@ import type { LeaseBus } from "../../revocation/mirror-lease.js";
  * registry was (re)created, so a revoker can tell when leases may have been
  * lost with a restart or flush. Hash tags keep both keys in one Cluster slot.
  *
- * Channels, all on the instance's one subscriber connection so that Redis'
- * publish order holds across them:
- *   `${prefix}rev:fence:<id>` fences an instance sends itself;
- *   `${prefix}rev:ack:<id>`   acknowledgements of batches that instance published.
+ * Its channels (channels.ts) are on the instance's one subscription, so
+ * that Redis' publish order holds across them and the revocation channel.
  */
 const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -40,21 +41,21 @@ export interface RedisLeaseStore extends LeaseBus, LeaseRegistry {
   acknowledge(to: string, tag: string): Promise<void>;
 }
 
-export function createRedisLeaseStore(redis: Redis, prefix: string, selfId: string): RedisLeaseStore {
+export function createRedisLeaseStore(redis: RedisCommandClient, bus: Pick<RedisBus, "publish">, channels: RevocationChannels, prefix: string, selfId: string): RedisLeaseStore {
   const keys = [`${prefix}{mirror}:leases`, `${prefix}{mirror}:born`];
-  const fenceChannel = `${prefix}rev:fence:${selfId}`;
-  const ackChannel = (id: string) => `${prefix}rev:ack:${id}`;
+  const fenceChannel = channels.fence(selfId);
   return {
     fenceChannel,
-    ackChannel: ackChannel(selfId),
+    ackChannel: channels.ack(selfId),
     async renew(leaseMs) {
       await redis.eval(RENEW, 2, keys[0]!, keys[1]!, selfId, Math.ceil(leaseMs));
     },
     async fence(token) {
-      await redis.publish(fenceChannel, token);
+      await bus.publish(fenceChannel, token);
     },
     async release() {
-      await redis.zrem(keys[0]!, selfId);
+      // Bounded: a shutdown must not wait on a master that is away (the lease then just runs out).
+      await withTimeout(redis.zrem(keys[0]!, selfId), 1_000);
     },
     async leases() {
       const r = (await redis.eval(READ, 2, keys[0]!, keys[1]!)) as Array<string | number>;
@@ -63,7 +64,7 @@ export function createRedisLeaseStore(redis: Redis, prefix: string, selfId: stri
       return { holders, registryAgeMs: Number(r[0]) };
     },
     async acknowledge(to, tag) {
-      await redis.publish(ackChannel(to), `${tag} ${selfId}`);
+      await bus.publish(channels.ack(to), `${tag} ${selfId}`);
     },
   };
 }

@@ -1,6 +1,8 @@
-import type { Redis } from "ioredis";
 import type { StoredRevocation } from "../../domain/revocation-ports.js";
+import { withTimeout } from "../../rate-limit/redis-support.js";
 import type { SharedLookup } from "../../revocation/revocation-check.js";
+import type { RedisBus } from "./redis-bus.js";
+import type { RedisCommandClient } from "./redis-connection.js";
 
 /**
  * The shared revocation list in Redis (SPEC §4). One key per entry:
@@ -8,17 +10,18 @@ import type { SharedLookup } from "../../revocation/revocation-check.js";
  *   `${prefix}rev:sub:<user id>`    → not_before (epoch s): tokens with an earlier iat are revoked
  *   `${prefix}rev:kid:<key id>`     → exp (epoch s) of the last token the revoked signing key signed
  * each with a TTL of the entry's remaining lifetime, so the list stays small.
- * Every write is also announced on `${prefix}rev:events` for the instances' mirrors.
+ * Every write is also announced on the events channel (channels.ts) for the
+ * instances' mirrors. Each command touches one key, so none crosses Cluster
+ * slots.
  */
 export interface RedisRevocationStore extends SharedLookup {
   readonly channel: string;
   /**
-   * SET (keeping the larger value and TTL) and PUBLISH in one MULTI; throws if
-   * Redis cannot take it. `ack` asks every receiver to acknowledge the batch
-   * (revocation/ack-waiter.ts).
+   * SETs every entry (keeping the larger value and TTL), then announces the
+   * batch; throws if Redis could not take all of it (the outbox keeps it).
+   * `ack` asks every receiver to acknowledge the batch (revocation/ack-waiter.ts).
    */
   write(entries: readonly StoredRevocation[], now: Date, ack?: BatchAck): Promise<void>;
-  ping(): Promise<void>;
 }
 
 /** Who wants an acknowledgement of a batch, and by which tag. */
@@ -47,19 +50,33 @@ return 1`;
 
 const ceilSec = (d: Date) => Math.ceil(d.getTime() / 1000);
 
-export function createRedisRevocationStore(redis: Redis, prefix: string): RedisRevocationStore {
+export interface RedisRevocationStoreOptions {
+  redis: RedisCommandClient;
+  bus: Pick<RedisBus, "publish">;
+  channel: string;
+  prefix: string;
+  /** Bound on a look-up (introspection then asks Postgres). */
+  lookupTimeoutMs: number;
+  /** Bound on a batch write (the entries then stay in the outbox). */
+  writeTimeoutMs: number;
+}
+
+export function createRedisRevocationStore(opts: RedisRevocationStoreOptions): RedisRevocationStore {
+  const { redis, bus, channel, prefix } = opts;
   const key = (kind: "sid" | "sub" | "kid", subject: string) => `${prefix}rev:${kind}:${subject}`;
-  const channel = `${prefix}rev:events`;
   return {
     channel,
     async write(entries, now, ack) {
       const live = entries.filter((e) => e.expiresAt > now);
       if (live.length === 0) return;
-      const tx = redis.multi();
-      for (const e of live) {
+      // Keys first, announcement after: a receiver that looks a key up on
+      // hearing of it finds it. Issued together, so auto-pipelining sends
+      // each node its share in one write.
+      const writes = live.map((e) => {
         const value = e.kind === "sub" ? ceilSec(e.notBefore) : ceilSec(e.expiresAt);
-        tx.eval(SET_MAX, 1, key(e.kind, e.subject), value, e.expiresAt.getTime() - now.getTime());
-      }
+        return redis.eval(SET_MAX, 1, key(e.kind, e.subject), value, e.expiresAt.getTime() - now.getTime());
+      });
+      const settled = await withTimeout(Promise.allSettled(writes), opts.writeTimeoutMs);
       const message: RevocationMessage = {
         entries: live.map((e) => ({
           id: e.id.toString(),
@@ -70,18 +87,17 @@ export function createRedisRevocationStore(redis: Redis, prefix: string): RedisR
         })),
         ...(ack ? { ack } : {}),
       };
-      tx.publish(channel, JSON.stringify(message));
-      const results = await tx.exec();
-      if (!results) throw new Error("redis transaction aborted");
-      for (const [err] of results) if (err) throw err;
+      // Announced even when some keys failed (one Cluster master away): the
+      // mirrors learn it now, and the outbox writes the missing keys later.
+      await withTimeout(bus.publish(channel, JSON.stringify(message)), opts.writeTimeoutMs);
+      const failed = settled.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
     },
     async lookup(sid, sub) {
-      const [s, u] = await redis.mget(key("sid", sid), key("sub", sub));
+      // Two GETs, not one MGET: on a Cluster the keys live in different slots.
+      const [s, u] = await withTimeout(Promise.all([redis.get(key("sid", sid)), redis.get(key("sub", sub))]), opts.lookupTimeoutMs);
       const nb = u === null || u === undefined ? null : Number(u);
       return { sidRevoked: s !== null && s !== undefined, subNotBeforeSec: nb !== null && Number.isFinite(nb) ? nb : null };
-    },
-    async ping() {
-      await redis.ping();
     },
   };
 }
