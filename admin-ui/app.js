@@ -104,7 +104,23 @@ async function usersView(params) {
     {},
     h("h2", {}, "Users"),
     form,
-    h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Username"), h("th", { scope: "col" }, "State"), h("th", { scope: "col" }, "Live sessions"), h("th", { scope: "col" }, "Created"))), h("tbody", {}, rows)),
+    h(
+      "table",
+      {},
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, "Username"),
+          h("th", { scope: "col" }, "State"),
+          h("th", { scope: "col" }, "Live sessions"),
+          h("th", { scope: "col" }, "Created"),
+        ),
+      ),
+      h("tbody", {}, rows),
+    ),
     data.users.length === 0 ? h("p", {}, "No users match.") : null,
   );
 }
@@ -130,8 +146,18 @@ async function userView(id, params) {
       history.dataset.loaded = "1";
       const detail = await api("GET", `/admin/sessions/${s.id}`);
       history.append(
-        h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Issued"), h("th", {}, "Rotated"), h("th", {}, "IP"))),
-          h("tbody", {}, detail.refresh_history.map((r) => h("tr", {}, h("td", {}, when(r.created_at)), h("td", {}, when(r.rotated_at)), h("td", {}, r.ip ?? "—"))))),
+        h(
+          "table",
+          {},
+          h("thead", {}, h("tr", {}, h("th", {}, "Issued"), h("th", {}, "Rotated"), h("th", {}, "IP"))),
+          h(
+            "tbody",
+            {},
+            detail.refresh_history.map((r) =>
+              h("tr", {}, h("td", {}, when(r.created_at)), h("td", {}, when(r.rotated_at)), h("td", {}, r.ip ?? "—")),
+            ),
+          ),
+        ),
       );
     });
     return h(
@@ -151,7 +177,20 @@ async function userView(id, params) {
     h("h2", {}, "Sessions of ", params.get("name") ?? "user", " ", h("span", { class: "mono hint" }, id)),
     h("p", {}, h("a", { href: `#/audit?user=${id}` }, "Audit events of this user")),
     revokeAll,
-    h("table", {}, h("thead", {}, h("tr", {}, ["Session", "Device", "Last IP", "Last seen", "State", ""].map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows)),
+    h(
+      "table",
+      {},
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Session", "Device", "Last IP", "Last seen", "State", ""].map((c) => h("th", { scope: "col" }, c)),
+        ),
+      ),
+      h("tbody", {}, rows),
+    ),
     sessions.length === 0 ? h("p", {}, "No live sessions.") : null,
   );
 }
@@ -176,7 +215,17 @@ async function auditView(params) {
     location.hash = `#/audit?${p}`;
   });
   const rows = data.events.map((ev) =>
-    h("tr", {}, h("td", {}, when(ev.at)), h("td", {}, ev.type), h("td", { class: "mono" }, ev.actor), h("td", { class: "mono" }, ev.user_id ?? ""), h("td", { class: "mono" }, ev.session_id ?? ""), h("td", {}, ev.ip ?? ""), h("td", { class: "mono" }, JSON.stringify(ev.detail))),
+    h(
+      "tr",
+      {},
+      h("td", {}, when(ev.at)),
+      h("td", {}, ev.type),
+      h("td", { class: "mono" }, ev.actor),
+      h("td", { class: "mono" }, ev.user_id ?? ""),
+      h("td", { class: "mono" }, ev.session_id ?? ""),
+      h("td", {}, ev.ip ?? ""),
+      h("td", { class: "mono" }, JSON.stringify(ev.detail)),
+    ),
   );
   const next = new URLSearchParams(params);
   if (data.next_cursor) next.set("cursor", data.next_cursor);
@@ -185,7 +234,20 @@ async function auditView(params) {
     {},
     h("h2", {}, "Audit log"),
     form,
-    h("table", {}, h("thead", {}, h("tr", {}, ["When", "Type", "Actor", "User", "Session", "IP", "Detail"].map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows)),
+    h(
+      "table",
+      {},
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["When", "Type", "Actor", "User", "Session", "IP", "Detail"].map((c) => h("th", { scope: "col" }, c)),
+        ),
+      ),
+      h("tbody", {}, rows),
+    ),
     data.next_cursor ? h("a", { href: `#/audit?${next}` }, "Older events →") : h("p", {}, "End of the log."),
   );
 }
@@ -198,13 +260,37 @@ async function keysView() {
     say(`Key ${k.kid} is published and signs from ${when(k.activates_at)}.`);
     void render();
   });
-  const rows = keys.map((k) => h("tr", {}, h("td", { class: "mono" }, k.kid), h("td", {}, k.alg), h("td", {}, k.state), h("td", {}, when(k.activates_at)), h("td", {}, when(k.retired_at)), h("td", {}, when(k.expires_at))));
+  const rows = keys.map((k) =>
+    h(
+      "tr",
+      {},
+      h("td", { class: "mono" }, k.kid),
+      h("td", {}, k.alg),
+      h("td", {}, k.state),
+      h("td", {}, when(k.activates_at)),
+      h("td", {}, when(k.retired_at)),
+      h("td", {}, when(k.expires_at)),
+    ),
+  );
   return h(
     "section",
     {},
     h("h2", {}, "Signing keys"),
     rotate,
-    h("table", {}, h("thead", {}, h("tr", {}, ["Key id", "Algorithm", "State", "Signs from", "Retired", "Unpublished after"].map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows)),
+    h(
+      "table",
+      {},
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Key id", "Algorithm", "State", "Signs from", "Retired", "Unpublished after"].map((c) => h("th", { scope: "col" }, c)),
+        ),
+      ),
+      h("tbody", {}, rows),
+    ),
   );
 }
 

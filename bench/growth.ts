@@ -51,12 +51,14 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
         refresh: await refreshJob(service, issuer, ctx.writeConnections, ctx.durationSec),
       });
     }
-    const introspect = (s: Instance, durationSec = ctx.durationSec) => runLoad({ ...jobs.get(s)!.introspect, durationSec }, { sampleRssOf: s.child });
+    const introspect = (s: Instance, durationSec = ctx.durationSec) =>
+      runLoad({ ...jobs.get(s)!.introspect, durationSec }, { sampleRssOf: s.child });
     const refresh = async (s: Instance, durationSec = ctx.durationSec) => {
       const j = jobs.get(s)!;
       const r = await runLoad({ ...j.refresh, durationSec });
       // Chains carry on from run to run: a rotated token is never presented again.
-      if (r.remainingTokens && j.refresh.body.kind === "refresh-chain") j.refresh = { ...j.refresh, body: { ...j.refresh.body, tokens: r.remainingTokens } };
+      if (r.remainingTokens && j.refresh.body.kind === "refresh-chain")
+        j.refresh = { ...j.refresh, body: { ...j.refresh.body, tokens: r.remainingTokens } };
       return r;
     };
 
@@ -64,7 +66,13 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     for (const s of [small, big, revoked]) await introspect(s, ctx.warmupSec);
     for (const s of [small, big]) await refresh(s, ctx.warmupSec);
 
-    const results = { introspectSmall: [] as LoadResult[], introspectBig: [] as LoadResult[], introspectRevoked: [] as LoadResult[], refreshSmall: [] as LoadResult[], refreshBig: [] as LoadResult[] };
+    const results = {
+      introspectSmall: [] as LoadResult[],
+      introspectBig: [] as LoadResult[],
+      introspectRevoked: [] as LoadResult[],
+      refreshSmall: [] as LoadResult[],
+      refreshBig: [] as LoadResult[],
+    };
     const peak = { small: 0, revoked: 0 };
     for (let i = 0; i < ctx.runs; i++) {
       ctx.log(`growth: run ${i + 1}/${ctx.runs}`);

@@ -23,7 +23,10 @@ export async function introspectJob(service: Instance, connections: number, dura
   const users = await seedUsers(service.deployment.databaseUrl, TOKEN_POOL / SESSIONS_PER_USER, "introspect");
   const issuer = await service.createClient(["sessions:issue"], "issuer");
   const introspector = await service.createClient(["introspect"], "introspector");
-  const sessions = await service.issueSessions(issuer, users.flatMap((u) => Array.from({ length: SESSIONS_PER_USER }, () => u)));
+  const sessions = await service.issueSessions(
+    issuer,
+    users.flatMap((u) => Array.from({ length: SESSIONS_PER_USER }, () => u)),
+  );
   return {
     url: service.url,
     method: "POST",
@@ -65,7 +68,15 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     // Every target gets the same load generator, connection count and duration.
     const base = { connections: ctx.connections, durationSec: ctx.durationSec, method: "POST" as const };
     const jobs = {
-      hello: { ...base, method: "GET" as const, url: `http://127.0.0.1:${helloPort}`, path: "/", headers: {}, body: { kind: "none" as const }, expect: "world" },
+      hello: {
+        ...base,
+        method: "GET" as const,
+        url: `http://127.0.0.1:${helloPort}`,
+        path: "/",
+        headers: {},
+        body: { kind: "none" as const },
+        expect: "world",
+      },
       oidc: {
         ...base,
         url: oidcUrl,
@@ -80,7 +91,14 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     const floorJob: LoadJob = { ...jobs.service, url: `http://127.0.0.1:${floorPort}` };
     // The gateways' question over the same live tokens: no body, no client to authenticate.
     const tokens = (jobs.service.body as { tokens: string[] }).tokens;
-    const forwardJob: LoadJob = { ...base, method: "GET", url: service.url, path: "/forward-auth", headers: {}, body: { kind: "bearer-header", tokens } };
+    const forwardJob: LoadJob = {
+      ...base,
+      method: "GET",
+      url: service.url,
+      path: "/forward-auth",
+      headers: {},
+      body: { kind: "bearer-header", tokens },
+    };
 
     const idleRss = await service.child.rss();
     ctx.log(`introspect: warm-up ${ctx.warmupSec} s per target`);
@@ -88,7 +106,13 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
 
     // Interleaved runs, so a slow spell of the machine hits every target alike.
     type Target = keyof typeof jobs | "floor" | "forward";
-    const results: Record<Target, Array<LoadResult & { peakRss?: number; cpuUsPerRequest?: number }>> = { hello: [], oidc: [], service: [], floor: [], forward: [] };
+    const results: Record<Target, Array<LoadResult & { peakRss?: number; cpuUsPerRequest?: number }>> = {
+      hello: [],
+      oidc: [],
+      service: [],
+      floor: [],
+      forward: [],
+    };
     for (let i = 0; i < ctx.runs; i++) {
       ctx.log(`introspect: run ${i + 1}/${ctx.runs}`);
       results.hello.push(await runLoad(jobs.hello, { sampleRssOf: hello }));

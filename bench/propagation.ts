@@ -27,7 +27,10 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     const b = await startInstance(scope, deployment, "service B (sibling)");
     const client = await a.createClient(["sessions:issue", "revocations:read", "introspect"], "propagation bench");
     const users = await seedUsers(deployment.databaseUrl, Math.ceil(count / 5));
-    const sessions = await a.issueSessions(client, Array.from({ length: count }, (_, i) => users[i % users.length]!));
+    const sessions = await a.issueSessions(
+      client,
+      Array.from({ length: count }, (_, i) => users[i % users.length]!),
+    );
 
     const verifier = createVerifier({
       issuer: deployment.issuer,

@@ -24,7 +24,12 @@ export const CHAINS = 256;
 const ISSUE_SUBJECTS = 20_000;
 
 /** A POST /refresh load over CHAINS fresh sessions of their own users. */
-export async function refreshJob(service: Instance, issuer: ServiceClientCredentials, connections: number, durationSec: number): Promise<LoadJob> {
+export async function refreshJob(
+  service: Instance,
+  issuer: ServiceClientCredentials,
+  connections: number,
+  durationSec: number,
+): Promise<LoadJob> {
   const users = await seedUsers(service.deployment.databaseUrl, CHAINS, "chain");
   const sessions = await service.issueSessions(issuer, users);
   return {
@@ -79,7 +84,10 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     };
     /** One load with the server's and Postgres' CPU per answer. */
     const measured = async (job: LoadJob, server: Child = service.child): Promise<Measured> => {
-      const { result, pgUsPerOp } = await withPostgresCpu(() => runLoad(job, { sampleRssOf: server }), (r) => r.total);
+      const { result, pgUsPerOp } = await withPostgresCpu(
+        () => runLoad(job, { sampleRssOf: server }),
+        (r) => r.total,
+      );
       return { ...result, pgUsPerOp };
     };
     // Each refresh run continues the chains the previous one left.
@@ -111,7 +119,10 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     const floorIssues: Measured[] = [];
     for (let i = 0; i < ctx.runs; i++) {
       ctx.log(`refresh: run ${i + 1}/${ctx.runs}`);
-      const pgbench = await withPostgresCpu(() => pgbenchSimpleUpdate(pgb.url, clients, ctx.durationSec), (x) => x.transactions);
+      const pgbench = await withPostgresCpu(
+        () => pgbenchSimpleUpdate(pgb.url, clients, ctx.durationSec),
+        (x) => x.transactions,
+      );
       tps.push(pgbench.result.tps);
       if (pgbench.pgUsPerOp !== undefined) pgbenchPg.push(pgbench.pgUsPerOp);
       refreshes.push(await refreshRun(ctx.durationSec));

@@ -44,7 +44,12 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const names = values.only ? values.only.split(",").map((s) => s.trim()).filter(Boolean) : DEFAULT_RUN;
+  const names = values.only
+    ? values.only
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : DEFAULT_RUN;
   const unknown = names.filter((n) => !(n in BENCHMARKS));
   if (unknown.length > 0) {
     process.stderr.write(`unknown benchmark(s): ${unknown.join(", ")}\n${USAGE}\n`);
@@ -69,7 +74,9 @@ async function main(): Promise<number> {
 
   const started = new Date();
   const [l1, l5] = loadavg();
-  ctx.log(`${cpus().length} cores, load average ${l1!.toFixed(2)} / ${l5!.toFixed(2)} (1 / 5 min); ${names.join(", ")}${quick ? " (quick)" : ""}`);
+  ctx.log(
+    `${cpus().length} cores, load average ${l1!.toFixed(2)} / ${l5!.toFixed(2)} (1 / 5 min); ${names.join(", ")}${quick ? " (quick)" : ""}`,
+  );
   const rows: Row[] = [];
   let failed = false;
   for (const name of names) {

@@ -69,12 +69,18 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       if (state === "off" || state === "trigger") await sql.query("SELECT pg_advisory_lock($1::bigint)", [lockKey]);
       await sql.query(`ALTER TABLE audit_events ${state === "off" ? "DISABLE" : "ENABLE"} TRIGGER audit_events_enqueue_webhooks`);
       if (state === "outbox" && subscription === null) {
-        const r = await postJson<{ id: string }>(`${service.url}/admin/webhooks`, { url: hookUrl, events: ["session.created"] }, { authorization: deployment.admin.basic });
+        const r = await postJson<{ id: string }>(
+          `${service.url}/admin/webhooks`,
+          { url: hookUrl, events: ["session.created"] },
+          { authorization: deployment.admin.basic },
+        );
         subscription = r.id;
       }
       // Kept (its deliveries too), but listening to an event the load never causes outside the outbox state.
       if (subscription !== null) {
-        await sql.query("UPDATE webhook_subscriptions SET events = $1", [state === "outbox" ? ["session.created"] : ["user.claims_changed"]]);
+        await sql.query("UPDATE webhook_subscriptions SET events = $1", [
+          state === "outbox" ? ["session.created"] : ["user.claims_changed"],
+        ]);
       }
     };
     const leave = async (state: State) => {
@@ -93,8 +99,13 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     const once = async (state: State, durationSec: number, record: boolean) => {
       await enter(state);
       const r = await runLoad({ ...refresh, durationSec });
-      if (r.remainingTokens && refresh.body.kind === "refresh-chain") refresh = { ...refresh, body: { ...refresh.body, tokens: r.remainingTokens } };
-      const i = await runLoad({ ...issue, durationSec, body: { kind: "issue", subjects: freshSubjects(), ip: BENCH_DEVICE.ip, userAgent: BENCH_DEVICE.userAgent } });
+      if (r.remainingTokens && refresh.body.kind === "refresh-chain")
+        refresh = { ...refresh, body: { ...refresh.body, tokens: r.remainingTokens } };
+      const i = await runLoad({
+        ...issue,
+        durationSec,
+        body: { kind: "issue", subjects: freshSubjects(), ip: BENCH_DEVICE.ip, userAgent: BENCH_DEVICE.userAgent },
+      });
       const backlog = await unlinked();
       await leave(state);
       if (record) {
@@ -111,7 +122,10 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
       // A different order each round, so no state always runs on the warmest (or most loaded) database.
       for (let j = 0; j < states.length; j++) await once(states[(j + k) % states.length]!, ctx.durationSec, true);
     }
-    const deliveries = (await sql.query("SELECT status, count(*)::int AS n FROM webhook_deliveries GROUP BY status")).rows as Array<{ status: string; n: number }>;
+    const deliveries = (await sql.query("SELECT status, count(*)::int AS n FROM webhook_deliveries GROUP BY status")).rows as Array<{
+      status: string;
+      n: number;
+    }>;
     const outboxIssued = results.outbox.issue.reduce((n, r) => n + r.total, 0);
 
     const rps = (rs: LoadResult[]) => median(rs.map((r) => r.rps));

@@ -27,7 +27,10 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     const churnUsers = await seedUsers(deployment.databaseUrl, 50, "churn");
     const connections = () =>
       withClient(deployment.databaseUrl, async (c) => {
-        const r = await c.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [deployment.databaseName]);
+        const r = await c.query<{ n: string }>(
+          "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+          [deployment.databaseName],
+        );
         return Number(r.rows[0]!.n);
       });
 
@@ -36,12 +39,25 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     for (let round = 1; Date.now() < until; round++) {
       const i = await runLoad(introspect);
       const r = await runLoad(refresh);
-      if (r.remainingTokens && refresh.body.kind === "refresh-chain") refresh = { ...refresh, body: { ...refresh.body, tokens: r.remainingTokens } };
+      if (r.remainingTokens && refresh.body.kind === "refresh-chain")
+        refresh = { ...refresh, body: { ...refresh.body, tokens: r.remainingTokens } };
       // Churn: sessions issued and revoked again (RFC 7009), so the mirror and the outbox see traffic.
       const issued: IssuedSession[] = await service.issueSessions(issuer, churnUsers);
-      await mapLimit(issued, 8, (s) => postJson(`${service.url}/revoke`, { token: s.refresh_token }, { authorization: basicAuth(revoker.id, revoker.secret) }).catch(() => null));
-      samples.push({ rss: await service.child.rss(), conns: await connections(), introspections: i.total, refreshes: r.total, churn: issued.length });
-      ctx.log(`soak: round ${round}: rss ${mib(samples.at(-1)!.rss)}, ${samples.at(-1)!.conns} pg connections, ${fmt(i.rps)} introspections/s, ${fmt(r.rps)} refreshes/s`);
+      await mapLimit(issued, 8, (s) =>
+        postJson(`${service.url}/revoke`, { token: s.refresh_token }, { authorization: basicAuth(revoker.id, revoker.secret) }).catch(
+          () => null,
+        ),
+      );
+      samples.push({
+        rss: await service.child.rss(),
+        conns: await connections(),
+        introspections: i.total,
+        refreshes: r.total,
+        churn: issued.length,
+      });
+      ctx.log(
+        `soak: round ${round}: rss ${mib(samples.at(-1)!.rss)}, ${samples.at(-1)!.conns} pg connections, ${fmt(i.rps)} introspections/s, ${fmt(r.rps)} refreshes/s`,
+      );
     }
     const base = samples[0]!;
     const rest = samples.slice(1);

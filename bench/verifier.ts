@@ -37,7 +37,9 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     }
 
     // The baseline: jose alone, the key already imported, the same checks the verifier asks jose for.
-    const jwks = (await (await fetch(`${service.url}/.well-known/jwks.json`)).json()) as { keys: Array<JWK & { kid: string; alg: string }> };
+    const jwks = (await (await fetch(`${service.url}/.well-known/jwks.json`)).json()) as {
+      keys: Array<JWK & { kid: string; alg: string }>;
+    };
     const kid = JSON.parse(Buffer.from(tokens[0]!.split(".")[0]!, "base64url").toString()).kid as string;
     const jwk = jwks.keys.find((k) => k.kid === kid);
     if (!jwk) throw new Error("the token's key is not in the JWKS");

@@ -11,21 +11,35 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const STAMP = join(root, "dist", ".build-stamp");
-const INPUTS = ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "prisma/schema.prisma", "scripts/generate.mjs", "scripts/build.mjs", "src"];
+const INPUTS = [
+  "package.json",
+  "package-lock.json",
+  "tsconfig.json",
+  "tsconfig.build.json",
+  "prisma/schema.prisma",
+  "scripts/generate.mjs",
+  "scripts/build.mjs",
+  "src",
+];
 // Outputs of the build itself, never inputs.
 const SKIP = new Set([join(root, "src", "generated")]);
 
 function files(path) {
   if (SKIP.has(path) || !existsSync(path)) return [];
   if (!statSync(path).isDirectory()) return [path];
-  return readdirSync(path).sort().flatMap((name) => files(join(path, name)));
+  return readdirSync(path)
+    .sort()
+    .flatMap((name) => files(join(path, name)));
 }
 
 /** One hash of every input's path and content. */
 export function inputsHash() {
   const hash = createHash("sha256");
   for (const file of INPUTS.flatMap((p) => files(join(root, p)))) {
-    hash.update(`${relative(root, file)}\0`).update(readFileSync(file)).update("\0");
+    hash
+      .update(`${relative(root, file)}\0`)
+      .update(readFileSync(file))
+      .update("\0");
   }
   return hash.digest("hex");
 }
@@ -37,7 +51,11 @@ function run(command, args) {
 
 const force = process.argv.includes("--force");
 const hash = inputsHash();
-const built = existsSync(STAMP) && readFileSync(STAMP, "utf8").trim() === hash && existsSync(join(root, "dist", "server.js")) && existsSync(join(root, "src", "generated"));
+const built =
+  existsSync(STAMP) &&
+  readFileSync(STAMP, "utf8").trim() === hash &&
+  existsSync(join(root, "dist", "server.js")) &&
+  existsSync(join(root, "src", "generated"));
 if (built && !force) {
   console.log("build: up to date (nothing changed since the last build)");
 } else {

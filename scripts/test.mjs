@@ -6,7 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 
 for (const [step, args] of [
   ["typecheck", ["tsc", "-p", "tsconfig.json", "--noEmit"]],
-  ["lint", ["biome", "lint", "--reporter=summary", "."]],
+  ["lint and format", ["biome", "ci", "--reporter=summary", "."]],
 ]) {
   const r = spawnSync("npx", ["--no-install", ...args], { stdio: "inherit" });
   if (r.status !== 0) {

@@ -200,7 +200,10 @@ export function loadConfig(env: Env): Config {
   } catch {
     problems.push(`ISSUER=${JSON.stringify(issuer)} must be a URL`);
   }
-  const audience = (optional("AUDIENCE") ?? issuer).split(",").map((a) => a.trim()).filter(Boolean);
+  const audience = (optional("AUDIENCE") ?? issuer)
+    .split(",")
+    .map((a) => a.trim())
+    .filter(Boolean);
 
   const accessTokenTtlMs = duration("ACCESS_TOKEN_TTL", 1000);
   const refreshTokenTtlMs = duration("REFRESH_TOKEN_TTL", 1000);
@@ -298,10 +301,23 @@ function redisTopology(optional: (name: string) => string | undefined, tls: bool
     problems.push(`${chosen.join(" and ")} are alternatives: set only one`);
     return undefined;
   }
-  const auth: RedisAuth = { tls, username: optional("REDIS_USERNAME"), password: optional("REDIS_PASSWORD"), tlsCaFile: optional("REDIS_TLS_CA_FILE") };
-  if (auth.tlsCaFile !== undefined && !readable(auth.tlsCaFile)) problems.push(`REDIS_TLS_CA_FILE=${JSON.stringify(auth.tlsCaFile)} cannot be read`);
+  const auth: RedisAuth = {
+    tls,
+    username: optional("REDIS_USERNAME"),
+    password: optional("REDIS_PASSWORD"),
+    tlsCaFile: optional("REDIS_TLS_CA_FILE"),
+  };
+  if (auth.tlsCaFile !== undefined && !readable(auth.tlsCaFile))
+    problems.push(`REDIS_TLS_CA_FILE=${JSON.stringify(auth.tlsCaFile)} cannot be read`);
   if (!url && !sentinels && !clusterNodes) {
-    for (const name of ["REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_TLS_CA_FILE", "REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_USERNAME", "REDIS_SENTINEL_PASSWORD"]) {
+    for (const name of [
+      "REDIS_USERNAME",
+      "REDIS_PASSWORD",
+      "REDIS_TLS_CA_FILE",
+      "REDIS_SENTINEL_MASTER",
+      "REDIS_SENTINEL_USERNAME",
+      "REDIS_SENTINEL_PASSWORD",
+    ]) {
       if (optional(name) !== undefined) problems.push(`${name} is set but no Redis is (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES)`);
     }
     return undefined;
@@ -310,7 +326,10 @@ function redisTopology(optional: (name: string) => string | undefined, tls: bool
     const problem = urlProblem(url, ["redis:", "rediss:"], /^\/?\d*$/);
     if (problem) problems.push(`REDIS_URL must be a redis:// or rediss:// URL (${problem})`);
     for (const name of ["REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_TLS_CA_FILE"]) {
-      if (optional(name) !== undefined) problems.push(`${name} applies to REDIS_SENTINELS and REDIS_CLUSTER_NODES; REDIS_URL carries its own credentials (rediss:// for TLS)`);
+      if (optional(name) !== undefined)
+        problems.push(
+          `${name} applies to REDIS_SENTINELS and REDIS_CLUSTER_NODES; REDIS_URL carries its own credentials (rediss:// for TLS)`,
+        );
     }
     if (tls) problems.push("REDIS_TLS applies to REDIS_SENTINELS and REDIS_CLUSTER_NODES; with REDIS_URL, use a rediss:// URL");
     return { kind: "standalone", url };

@@ -38,7 +38,10 @@ async function main(): Promise<void> {
   });
   const app = await buildApp(services, { logger });
   logger.info(
-    { mode: { database: services.db.kind, revocations: config.storage.redis ? `redis ${config.storage.redis.kind}` : "in-process" }, issuer: config.tokens.issuer },
+    {
+      mode: { database: services.db.kind, revocations: config.storage.redis ? `redis ${config.storage.redis.kind}` : "in-process" },
+      issuer: config.tokens.issuer,
+    },
     "session authority starting",
   );
 
@@ -84,6 +87,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  process.stderr.write(`fatal: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

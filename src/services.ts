@@ -209,12 +209,21 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     revocation = runtime; // closed on a failed start
     // A key revoked anywhere stops here as soon as the mirror has its entry; the reload brings in its successor.
     keys.honourRevocations((kid, nowMs) => runtime.feed.list.isKeyRevoked(kid, nowMs));
-    runtime.feed.list.onKeyRevoked = () => void keys.reload().catch((err) => log.error({ err }, "key reload after a key revocation failed"));
+    runtime.feed.list.onKeyRevoked = () =>
+      void keys.reload().catch((err) => log.error({ err }, "key reload after a key revocation failed"));
     const revocationList = runtime.feed.list;
     const publisher = runtime.publisher;
-    const tokenSettings = { issuer: config.tokens.issuer, audience: config.tokens.audience, maxLifetimeSec: Math.ceil(config.tokens.accessTokenTtlMs / 1000) };
+    const tokenSettings = {
+      issuer: config.tokens.issuer,
+      audience: config.tokens.audience,
+      maxLifetimeSec: Math.ceil(config.tokens.accessTokenTtlMs / 1000),
+    };
     const signer = createAccessTokenSigner(keys, tokenSettings);
-    const verifier = cacheVerifiedClaims(createAccessTokenVerifier(keys, tokenSettings, clock, reloadOnUnknownKid(keys, clock)), keys, clock);
+    const verifier = cacheVerifiedClaims(
+      createAccessTokenVerifier(keys, tokenSettings, clock, reloadOnUnknownKid(keys, clock)),
+      keys,
+      clock,
+    );
     const sessions = new SessionService({
       users,
       sessions: sessionStore,
@@ -226,7 +235,12 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       policy: { ...config.sessions, accessTokenTtlMs: config.tokens.accessTokenTtlMs },
       parseUserAgent,
     });
-    const revocations = new RevocationService({ sessions: sessionStore, publisher, clock, accessTokenTtlMs: config.tokens.accessTokenTtlMs });
+    const revocations = new RevocationService({
+      sessions: sessionStore,
+      publisher,
+      clock,
+      accessTokenTtlMs: config.tokens.accessTokenTtlMs,
+    });
     const auth = new AccessAuthenticator({ verifier, sessions: sessionStore, users, clock });
     const userService = new UserService({ users, passwords, audit, clock });
     const clients = new ClientService({
@@ -266,15 +280,30 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     const webhookStore = createPrismaWebhookStore(db.prisma);
     const webhookKey = deriveKey(kek, "webhook-secrets");
     const webhooks = new WebhookService({ store: webhookStore, sealKey: webhookKey, audit, clock });
-    const webhookWorker = new WebhookWorker({ store: webhookStore, sealKey: webhookKey, clock, timeoutMs: opts.webhookTimeoutMs ?? 10_000, batchSize: 20 });
-    const admin = new AdminService({ admin: createPrismaAdminStore(db.prisma), users, sessions: sessionStore, revocations, passwords, audit, clock });
+    const webhookWorker = new WebhookWorker({
+      store: webhookStore,
+      sealKey: webhookKey,
+      clock,
+      timeoutMs: opts.webhookTimeoutMs ?? 10_000,
+      batchSize: 20,
+    });
+    const admin = new AdminService({
+      admin: createPrismaAdminStore(db.prisma),
+      users,
+      sessions: sessionStore,
+      revocations,
+      passwords,
+      audit,
+      clock,
+    });
 
     if (opts.background !== false) {
       timers.push(
         setInterval(
           () =>
             runCleanup(db, clock, config.cleanup).then(
-              (r) => r && (r.sessions || r.refreshTokens || r.auditEvents || r.webhookDeliveries) && log.info(`cleanup: ${JSON.stringify(r)}`),
+              (r) =>
+                r && (r.sessions || r.refreshTokens || r.auditEvents || r.webhookDeliveries) && log.info(`cleanup: ${JSON.stringify(r)}`),
               (err) => log.error({ err }, "cleanup failed"),
             ),
           config.cleanup.intervalMs,
@@ -286,9 +315,17 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       timers.push(setInterval(() => runtime.feed.prune(clock.now().getTime()), 30_000));
       // Whichever instance gets the lock links everyone's events; the others skip the tick.
       timers.push(
-        setInterval(() => auditChain.catchUp({ wait: false }).catch((err) => log.error({ err }, "audit chain linking failed")), opts.auditChainIntervalMs ?? 250),
+        setInterval(
+          () => auditChain.catchUp({ wait: false }).catch((err) => log.error({ err }, "audit chain linking failed")),
+          opts.auditChainIntervalMs ?? 250,
+        ),
       );
-      timers.push(setInterval(() => webhookWorker.tick().catch((err) => log.error({ err }, "webhook delivery failed")), opts.webhookIntervalMs ?? 1_000));
+      timers.push(
+        setInterval(
+          () => webhookWorker.tick().catch((err) => log.error({ err }, "webhook delivery failed")),
+          opts.webhookIntervalMs ?? 1_000,
+        ),
+      );
       for (const t of timers) t.unref();
       runtime.start();
     }
@@ -340,7 +377,15 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
           ready: postgres === "ok" && keysState === "ok",
           postgres,
           redis: redis === undefined ? "not_configured" : redis.ok ? "ok" : "degraded",
-          ...(redis ? { redis_topology: { mode: redis.mode, masters: redis.masters, ...(redis.replicas !== undefined ? { replicas: redis.replicas } : {}) } } : {}),
+          ...(redis
+            ? {
+                redis_topology: {
+                  mode: redis.mode,
+                  masters: redis.masters,
+                  ...(redis.replicas !== undefined ? { replicas: redis.replicas } : {}),
+                },
+              }
+            : {}),
           keys: keysState,
         };
       },
@@ -373,7 +418,13 @@ function backoffOverrides(config: Config): BackoffOverrides {
 }
 
 /** Shared through Redis across instances; in-process in embedded mode or as the fallback while Redis is away. */
-function createAttemptLimiter(config: Config, redis: RevocationRuntime["redis"], prefix: string, clock: Clock, log: NonNullable<ServiceOptions["log"]>): AttemptLimiter {
+function createAttemptLimiter(
+  config: Config,
+  redis: RevocationRuntime["redis"],
+  prefix: string,
+  clock: Clock,
+  log: NonNullable<ServiceOptions["log"]>,
+): AttemptLimiter {
   const policies = backoffOverrides(config);
   const local = createMemoryAttemptLimiter({ clock, policies });
   if (!redis) return local;
@@ -387,7 +438,13 @@ function createAttemptLimiter(config: Config, redis: RevocationRuntime["redis"],
   });
 }
 
-function createCeiling(config: Config, redis: RevocationRuntime["redis"], prefix: string, clock: Clock, log: NonNullable<ServiceOptions["log"]>): RequestCeiling {
+function createCeiling(
+  config: Config,
+  redis: RevocationRuntime["redis"],
+  prefix: string,
+  clock: Clock,
+  log: NonNullable<ServiceOptions["log"]>,
+): RequestCeiling {
   const perSecond = config.rateLimit.clientRequestsPerSecond;
   if (perSecond === undefined) return unlimitedCeiling;
   const policy = { perSecond, burst: perSecond };

@@ -28,7 +28,7 @@ const codeOf = (err: unknown, depth = 0): string | undefined => {
 
 const reasonOf = (err: unknown): string => {
   const code = codeOf(err);
-  const message = err instanceof Error ? err.message.split("\n").filter(Boolean).pop() ?? "" : String(err);
+  const message = err instanceof Error ? (err.message.split("\n").filter(Boolean).pop() ?? "") : String(err);
   return code && !message.includes(code) ? `${code} ${message}`.trim() : message;
 };
 
@@ -42,7 +42,8 @@ export function startupFailure(err: unknown, config: Config): StartupFailure | n
   const postgres = config.storage.databaseUrl;
   if (postgres !== undefined) {
     const where = whereOf(postgres, 5432);
-    if (code === "28P01" || code === "28000") return { line: `DATABASE_URL: Postgres at ${where} refused the credentials (${code})`, exitCode: 2 };
+    if (code === "28P01" || code === "28000")
+      return { line: `DATABASE_URL: Postgres at ${where} refused the credentials (${code})`, exitCode: 2 };
     if (code === "3D000") return { line: `DATABASE_URL: Postgres at ${where} has no such database (${code})`, exitCode: 2 };
     if (code === "ENOTFOUND") return { line: `DATABASE_URL: the host of Postgres at ${where} is unknown (ENOTFOUND)`, exitCode: 2 };
     if (isDatabaseUnavailable(err)) return { line: `cannot reach Postgres at ${where} (DATABASE_URL): ${reasonOf(err)}`, exitCode: 1 };
@@ -70,6 +71,7 @@ export function listenFailure(err: unknown, config: Config): StartupFailure | nu
   const at = `${config.server.host}:${config.server.port}`;
   if (code === "EADDRINUSE") return { line: `PORT=${config.server.port}: ${at} is already in use`, exitCode: 2 };
   if (code === "EACCES") return { line: `PORT=${config.server.port}: not allowed to listen on ${at} (EACCES)`, exitCode: 2 };
-  if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") return { line: `HOST=${config.server.host}: no such local address (${code})`, exitCode: 2 };
+  if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND")
+    return { line: `HOST=${config.server.host}: no such local address (${code})`, exitCode: 2 };
   return null;
 }

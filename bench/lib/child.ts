@@ -38,7 +38,11 @@ export interface Child {
  * Starts `node --import tsx <script>` (a TypeScript entry point run from the
  * repository root) in its own process, stopped when the scope closes.
  */
-export function spawnNode(scope: Scope, script: string, opts: { env?: Record<string, string>; args?: string[]; nodeArgs?: string[]; label: string }): Child {
+export function spawnNode(
+  scope: Scope,
+  script: string,
+  opts: { env?: Record<string, string>; args?: string[]; nodeArgs?: string[]; label: string },
+): Child {
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), "--import", "tsx", script, ...(opts.args ?? [])], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },

@@ -26,7 +26,11 @@ export async function postJson<T>(url: string, body: unknown, headers: Record<st
 }
 
 /** POST a form body; resolves with status and parsed JSON. */
-export async function postForm(url: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown }> {
+export async function postForm(
+  url: string,
+  form: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: unknown }> {
   const res = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded", ...headers },

@@ -11,7 +11,10 @@ export type { LoadJob, LoadResult } from "./load-job.js";
  * optionally samples a process's RSS meanwhile and measures its CPU time per
  * answer (a figure that, unlike requests/s, other work on the machine barely moves).
  */
-export async function runLoad(job: LoadJob, opts: { sampleRssOf?: Child } = {}): Promise<LoadResult & { peakRss?: number; cpuUsPerRequest?: number }> {
+export async function runLoad(
+  job: LoadJob,
+  opts: { sampleRssOf?: Child } = {},
+): Promise<LoadResult & { peakRss?: number; cpuUsPerRequest?: number }> {
   return withScope(async (scope) => {
     const produce = (): Promise<LoadResult> => {
       if (job.engine === "wrk") return runWrk(job);
@@ -36,7 +39,8 @@ export async function runLoad(job: LoadJob, opts: { sampleRssOf?: Child } = {}):
       const cpuAfter = await opts.sampleRssOf?.cpuSeconds().catch(() => undefined);
       // Includes the load generator's start-up: the target is idle then, so it barely counts.
       const answers = result.total;
-      const cpuUsPerRequest = cpuBefore !== undefined && cpuAfter !== undefined && answers > 0 ? ((cpuAfter - cpuBefore) * 1e6) / answers : undefined;
+      const cpuUsPerRequest =
+        cpuBefore !== undefined && cpuAfter !== undefined && answers > 0 ? ((cpuAfter - cpuBefore) * 1e6) / answers : undefined;
       return { ...result, ...(peakRss === undefined ? {} : { peakRss }), ...(cpuUsPerRequest === undefined ? {} : { cpuUsPerRequest }) };
     } finally {
       if (timer) clearInterval(timer);

@@ -63,7 +63,11 @@ export interface Instance {
   deployment: Deployment;
   createClient(scopes: string[], name?: string): Promise<ServiceClientCredentials>;
   /** POST /sessions for each subject (bearer transport), a few at a time. */
-  issueSessions(client: ServiceClientCredentials, subjects: readonly string[], ctx?: { ip: string; userAgent: string }): Promise<IssuedSession[]>;
+  issueSessions(
+    client: ServiceClientCredentials,
+    subjects: readonly string[],
+    ctx?: { ip: string; userAgent: string },
+  ): Promise<IssuedSession[]>;
 }
 
 /** What benchmarks put in the user agent and IP of sessions they create and refresh (so no device change is scored). */
@@ -73,7 +77,12 @@ export const BENCH_DEVICE = {
 };
 
 /** Starts `node --import tsx src/server.ts` on a free loopback port and waits for /readyz (Postgres and Redis ok). */
-export async function startInstance(scope: Scope, deployment: Deployment, label: string, env: Record<string, string> = {}): Promise<Instance> {
+export async function startInstance(
+  scope: Scope,
+  deployment: Deployment,
+  label: string,
+  env: Record<string, string> = {},
+): Promise<Instance> {
   const port = await freePort();
   // BENCH_SERVICE_NODE_ARGS: extra node flags for the service, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = process.env.BENCH_SERVICE_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
@@ -95,7 +104,11 @@ export async function startInstance(scope: Scope, deployment: Deployment, label:
     child,
     deployment,
     async createClient(scopes, name = "bench client") {
-      const r = await postJson<{ client_id: string; client_secret: string }>(`${url}/admin/clients`, { name, scopes }, { authorization: deployment.admin.basic });
+      const r = await postJson<{ client_id: string; client_secret: string }>(
+        `${url}/admin/clients`,
+        { name, scopes },
+        { authorization: deployment.admin.basic },
+      );
       return { id: r.client_id, secret: r.client_secret, basic: basicAuth(r.client_id, r.client_secret) };
     },
     issueSessions(client, subjects, ctx = BENCH_DEVICE) {

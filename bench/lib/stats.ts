@@ -19,7 +19,15 @@ export function fmt(n: number, unit = ""): string {
   if (!Number.isFinite(n)) return "n/a";
   const abs = Math.abs(n);
   const s =
-    abs >= 1000 ? Math.round(n).toLocaleString("en-US") : abs >= 100 ? n.toFixed(0) : abs >= 10 ? n.toFixed(1) : abs >= 1 ? n.toFixed(2) : n.toFixed(3);
+    abs >= 1000
+      ? Math.round(n).toLocaleString("en-US")
+      : abs >= 100
+        ? n.toFixed(0)
+        : abs >= 10
+          ? n.toFixed(1)
+          : abs >= 1
+            ? n.toFixed(2)
+            : n.toFixed(3);
   return unit ? `${s} ${unit}` : s;
 }
 

@@ -52,10 +52,25 @@ export async function runWrk(job: LoadJob): Promise<LoadResult> {
     const data = join(dir, "data.txt");
     await writeFile(data, `${lines.join("\n")}\n`);
     const args = [
-      "-t", String(threads), "-c", String(job.connections), "-d", `${job.durationSec}s`, "--timeout", "10s",
+      "-t",
+      String(threads),
+      "-c",
+      String(job.connections),
+      "-d",
+      `${job.durationSec}s`,
+      "--timeout",
+      "10s",
       ...Object.entries(loadHeaders(job)).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
-      "-s", SCRIPT, job.url, "--",
-      b.kind === "refresh-chain" ? "refresh-chain" : "bodies", data, job.method, job.path, job.expect ?? "", String(threads),
+      "-s",
+      SCRIPT,
+      job.url,
+      "--",
+      b.kind === "refresh-chain" ? "refresh-chain" : "bodies",
+      data,
+      job.method,
+      job.path,
+      job.expect ?? "",
+      String(threads),
     ];
     const { stdout, cpuSeconds } = await runTimed("wrk", args, (job.durationSec + 60) * 1000);
     const line = stdout.split("\n").find((l) => l.startsWith("WRK-RESULT "));

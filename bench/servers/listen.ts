@@ -6,7 +6,11 @@ export async function listenForBench(app: FastifyInstance, onClose: () => Promis
   await app.listen({ host: "127.0.0.1", port: 0 });
   const address = app.server.address() as { port: number };
   process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
-  const stop = () => void app.close().then(onClose).then(() => process.exit(0));
+  const stop = () =>
+    void app
+      .close()
+      .then(onClose)
+      .then(() => process.exit(0));
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
 }

@@ -42,7 +42,9 @@ const policy = {
   maxSessionsPerUser: 10,
 };
 const device = memoizeDeviceParser(parseUserAgent);
-const { privateKey } = (await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign"])) as webcrypto.CryptoKeyPair;
+const { privateKey } = (await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, [
+  "sign",
+])) as webcrypto.CryptoKeyPair;
 
 const answer = (userId: string, sessionId: string, refreshToken: string, now: Date, accessExpiresAt: Date) => {
   const iat = Math.floor(now.getTime() / 1000);
@@ -83,14 +85,43 @@ app.post("/sessions", async (request, reply) => {
   const sessionId = crypto.randomUUID();
   const write: NewSessionWrite = {
     session: {
-      id: sessionId, userId, transport: "bearer", createdAt: now, lastSeenAt: now, ...expiries, createdIp: ip, lastIp: ip, userAgent,
-      device: device(userAgent), deviceFlagged: false, deviceScore: 0, revokedAt: null, revokedReason: null, revokedBy: null,
+      id: sessionId,
+      userId,
+      transport: "bearer",
+      createdAt: now,
+      lastSeenAt: now,
+      ...expiries,
+      createdIp: ip,
+      lastIp: ip,
+      userAgent,
+      device: device(userAgent),
+      deviceFlagged: false,
+      deviceScore: 0,
+      revokedAt: null,
+      revokedReason: null,
+      revokedBy: null,
     },
     refreshToken: {
-      id: crypto.randomUUID(), hash: hashToken(refreshToken), sessionId, parentId: null, createdAt: now,
-      expiresAt: expiries.idleExpiresAt, rotatedAt: null, successorSealed: null, ip, userAgent,
+      id: crypto.randomUUID(),
+      hash: hashToken(refreshToken),
+      sessionId,
+      parentId: null,
+      createdAt: now,
+      expiresAt: expiries.idleExpiresAt,
+      rotatedAt: null,
+      successorSealed: null,
+      ip,
+      userAgent,
     },
-    audit: { type: "session_issued", actor: "client:floor", userId, sessionId, ip, userAgent, detail: { transport: "bearer", evicted: [] } },
+    audit: {
+      type: "session_issued",
+      actor: "client:floor",
+      userId,
+      sessionId,
+      ip,
+      userAgent,
+      detail: { transport: "bearer", evicted: [] },
+    },
     maxLive: policy.maxSessionsPerUser,
     now,
   };

@@ -76,17 +76,20 @@ export class AuditChain {
    * chain lock, so linking never reads a tail that is being deleted.
    */
   async prune(cutoff: Date, batchSize: number, now: Date): Promise<number> {
-    const r = await this.deps.lock(async () => {
-      await this.#linkAll(); // old events still unlinked are deleted too
-      let deleted = 0;
-      for (;;) {
-        const oldest = await this.deps.store.oldest(batchSize);
-        const firstKept = oldest.findIndex((e) => e.at >= cutoff);
-        const cut = firstKept === -1 ? oldest : oldest.slice(0, firstKept);
-        if (cut.length > 0) deleted += await this.deps.store.cutPrefix(cut.at(-1)!, now);
-        if (cut.length < batchSize) return deleted;
-      }
-    }, { wait: true });
+    const r = await this.deps.lock(
+      async () => {
+        await this.#linkAll(); // old events still unlinked are deleted too
+        let deleted = 0;
+        for (;;) {
+          const oldest = await this.deps.store.oldest(batchSize);
+          const firstKept = oldest.findIndex((e) => e.at >= cutoff);
+          const cut = firstKept === -1 ? oldest : oldest.slice(0, firstKept);
+          if (cut.length > 0) deleted += await this.deps.store.cutPrefix(cut.at(-1)!, now);
+          if (cut.length < batchSize) return deleted;
+        }
+      },
+      { wait: true },
+    );
     return r.acquired ? r.value : 0;
   }
 }

@@ -225,7 +225,12 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     async logout(opts = {}) {
       const seen = state.snapshot;
       try {
-        if (seen.sessionId) await authorizedFetch(`${base}/logout`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(opts.all ? { all: true } : {}) });
+        if (seen.sessionId)
+          await authorizedFetch(`${base}/logout`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(opts.all ? { all: true } : {}),
+          });
       } finally {
         // Signed out here and in every tab, whatever the service answered.
         await lock(async () => state.commit(SIGNED_OUT(Math.max(seen.gen, state.snapshot.gen) + 1)));

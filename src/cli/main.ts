@@ -63,7 +63,10 @@ const COMMANDS: Record<string, Command> = {
       return withServices(config, async (s) => {
         const report = chainReportView(await s.auditChain.verify());
         io.out(JSON.stringify(report));
-        if (!report.valid) io.err(`audit chain broken at event ${report.first_invalid!.id} (seq ${report.first_invalid!.seq}): ${report.first_invalid!.reason}`);
+        if (!report.valid)
+          io.err(
+            `audit chain broken at event ${report.first_invalid!.id} (seq ${report.first_invalid!.seq}): ${report.first_invalid!.reason}`,
+          );
         return report.valid ? 0 : 1;
       });
     },
@@ -73,7 +76,10 @@ const COMMANDS: Record<string, Command> = {
     usage: "session-authority clients:create <name> --scopes introspect,revoke,revocations:read,sessions:issue,admin",
     async run(args, config, io) {
       const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { scopes: { type: "string" } } });
-      const scopes = (values.scopes ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+      const scopes = (values.scopes ?? "")
+        .split(",")
+        .map((x) => x.trim())
+        .filter(Boolean);
       const bad = scopes.filter((x) => !isClientScope(x));
       if (positionals.length !== 1 || scopes.length === 0 || bad.length > 0) {
         if (bad.length) io.err(`unknown scope(s): ${bad.join(", ")}; known: ${CLIENT_SCOPES.join(", ")}`);
@@ -119,7 +125,16 @@ const COMMANDS: Record<string, Command> = {
     async run(_args, config, io) {
       return withServices(config, async (s) => {
         for (const k of s.keys.list()) {
-          io.out(JSON.stringify({ kid: k.kid, alg: k.alg, state: k.state, activates_at: k.activatesAt, retired_at: k.retiredAt, expires_at: k.expiresAt }));
+          io.out(
+            JSON.stringify({
+              kid: k.kid,
+              alg: k.alg,
+              state: k.state,
+              activates_at: k.activatesAt,
+              retired_at: k.retiredAt,
+              expires_at: k.expiresAt,
+            }),
+          );
         }
         return 0;
       });
@@ -227,7 +242,9 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     // The embedded database admits one process: while the service runs, it owns it.
     if (err instanceof Error && /data folder .* in use/.test(err.message) && config.storage.databaseUrl === undefined) {
       io.err(`error: ${err.message}`);
-      io.err(`the service is running on DATA_DIR=${config.storage.dataDir}: use its admin API with the credentials in ${join(config.storage.dataDir, ADMIN_CREDENTIALS_FILE)} (README, Walk-through), or stop it first`);
+      io.err(
+        `the service is running on DATA_DIR=${config.storage.dataDir}: use its admin API with the credentials in ${join(config.storage.dataDir, ADMIN_CREDENTIALS_FILE)} (README, Walk-through), or stop it first`,
+      );
       return 1;
     }
     throw err;

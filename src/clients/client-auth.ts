@@ -108,7 +108,12 @@ export function clientGuard(deps: ClientGuardDeps, scope: ClientScope) {
           const outcome = await deps.attempts.fail(keys);
           if (outcome.blocked.length > 0) {
             await deps.auditLog.record(
-              { type: "rate_limited", actor: "anonymous", ip: request.ip, detail: { limit: "client_auth", keys: outcome.blocked, retry_after: outcome.retryAfterSeconds } },
+              {
+                type: "rate_limited",
+                actor: "anonymous",
+                ip: request.ip,
+                detail: { limit: "client_auth", keys: outcome.blocked, retry_after: outcome.retryAfterSeconds },
+              },
               deps.clock.now(),
             );
           }

@@ -15,9 +15,7 @@ export interface Authenticated {
  * Postgres (the source of truth), so a revoked session is refused at once.
  */
 export class AccessAuthenticator {
-  constructor(
-    private readonly deps: { verifier: AccessTokenVerifier; sessions: SessionStore; users: UserStore; clock: Clock },
-  ) {}
+  constructor(private readonly deps: { verifier: AccessTokenVerifier; sessions: SessionStore; users: UserStore; clock: Clock }) {}
 
   async authenticate(token: string, via: PresentedVia): Promise<Authenticated> {
     const claims = await this.deps.verifier.verify(token);

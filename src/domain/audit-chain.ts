@@ -93,7 +93,13 @@ export class ChainWalker {
       if (this.#broken) return false;
       const expectedSeq = this.#next.seq + 1n;
       const reason: ChainFault | null =
-        r.seq !== expectedSeq ? "seq_gap" : r.prevHash !== this.#next.hash ? "prev_hash_mismatch" : r.hash !== eventHash(r) ? "hash_mismatch" : null;
+        r.seq !== expectedSeq
+          ? "seq_gap"
+          : r.prevHash !== this.#next.hash
+            ? "prev_hash_mismatch"
+            : r.hash !== eventHash(r)
+              ? "hash_mismatch"
+              : null;
       if (reason) {
         this.#broken = { id: r.id, seq: r.seq ?? -1n, reason, expectedSeq };
         return false;

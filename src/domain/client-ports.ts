@@ -25,7 +25,10 @@ export interface ServiceClientStore {
   /** Creates or overwrites (and undeletes) the client with this id. */
   upsert(client: ServiceClientRecord): Promise<void>;
   /** Updates a live client; false if there is none. */
-  update(id: string, patch: Partial<Pick<ServiceClientRecord, "name" | "secretHash" | "scopes" | "deletedAt">> & { updatedAt: Date }): Promise<boolean>;
+  update(
+    id: string,
+    patch: Partial<Pick<ServiceClientRecord, "name" | "secretHash" | "scopes" | "deletedAt">> & { updatedAt: Date },
+  ): Promise<boolean>;
   /** How many clients were ever created (deleted ones included). */
   count(): Promise<number>;
 }

@@ -94,7 +94,8 @@ export class ClientService {
         throw invalidClient();
       }
       const client: AuthenticatedClient = { id: record.id, scopes: Object.freeze([...record.scopes]) };
-      if (cacheTtlMs > 0 && generation === this.generation) this.cache.set(id, { fingerprint, client, until: clock.now().getTime() + cacheTtlMs });
+      if (cacheTtlMs > 0 && generation === this.generation)
+        this.cache.set(id, { fingerprint, client, until: clock.now().getTime() + cacheTtlMs });
       return client;
     })();
     // Concurrent misses for the same credential share this one verification.
@@ -170,7 +171,10 @@ export class ClientService {
       deletedAt: null,
     });
     this.forget(id);
-    await this.deps.audit.record({ type: "client_bootstrapped", actor: "system", detail: { client_id: id, source: "ADMIN_CLIENT_ID" } }, now);
+    await this.deps.audit.record(
+      { type: "client_bootstrapped", actor: "system", detail: { client_id: id, source: "ADMIN_CLIENT_ID" } },
+      now,
+    );
   }
 
   /**

@@ -3,7 +3,8 @@ import type { IssuedTokens, IssueRefusal, SessionService } from "./session-servi
 import type { ClientContext, Transport } from "./types.js";
 
 /** 404 for an unknown subject, 403 for a disabled one: the caller is a trusted service, not a guesser. */
-const refuseForClient: IssueRefusal = (user) => (!user ? notFound("no such user") : user.disabled ? forbidden("the user is disabled") : null);
+const refuseForClient: IssueRefusal = (user) =>
+  !user ? notFound("no such user") : user.disabled ? forbidden("the user is disabled") : null;
 
 /**
  * POST /sessions (SPEC §5): an upstream identity service that already

@@ -7,7 +7,10 @@ import type { DeviceInfo } from "./types.js";
  * oldest entry goes (a flood of made-up user agents only costs the parse
  * again). Each caller gets its own copy, so no record aliases another.
  */
-export function memoizeDeviceParser(parse: (userAgent: string | null) => DeviceInfo, maxEntries = 1000): (userAgent: string | null) => DeviceInfo {
+export function memoizeDeviceParser(
+  parse: (userAgent: string | null) => DeviceInfo,
+  maxEntries = 1000,
+): (userAgent: string | null) => DeviceInfo {
   const cache = new Map<string, DeviceInfo>();
   return (userAgent) => {
     if (userAgent === null) return parse(null);

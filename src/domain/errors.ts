@@ -28,8 +28,7 @@ export class AppError extends Error {
   }
 }
 
-export const invalidRequest = (description: string, detail?: unknown) =>
-  new AppError("invalid_request", 400, description, detail);
+export const invalidRequest = (description: string, detail?: unknown) => new AppError("invalid_request", 400, description, detail);
 
 export const invalidGrant = (description = "the grant is invalid, expired or revoked", detail?: unknown) =>
   new AppError("invalid_grant", 401, description, detail);
@@ -37,8 +36,7 @@ export const invalidGrant = (description = "the grant is invalid, expired or rev
 export const invalidToken = (description = "the access token is invalid, expired or revoked", detail?: unknown) =>
   new AppError("invalid_token", 401, description, detail);
 
-export const invalidClient = (description = "client authentication failed") =>
-  new AppError("invalid_client", 401, description);
+export const invalidClient = (description = "client authentication failed") => new AppError("invalid_client", 401, description);
 
 export const transportMismatch = (description = "the token was presented over a transport its session was not issued for") =>
   new AppError("transport_mismatch", 401, description);
@@ -56,7 +54,11 @@ export class RateLimitedError extends AppError {
 }
 
 export class UnavailableError extends AppError {
-  constructor(description = "a backing service is unavailable; retry shortly", readonly retryAfterSeconds = 1, detail?: unknown) {
+  constructor(
+    description = "a backing service is unavailable; retry shortly",
+    readonly retryAfterSeconds = 1,
+    detail?: unknown,
+  ) {
     super("unavailable", 503, description, detail);
   }
 }

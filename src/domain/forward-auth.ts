@@ -8,7 +8,23 @@ export const DEFAULT_CLIENT_ID = "default";
  * Claim names SPEC §2 and RFC 7519/9068 register (SPEC §11): never custom
  * claims, so never in X-Auth-Claims.
  */
-const REGISTERED_CLAIMS = new Set(["iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "trn", "client_id", "auth_time", "amr", "acr", "cnf", "scope"]);
+const REGISTERED_CLAIMS = new Set([
+  "iss",
+  "sub",
+  "aud",
+  "exp",
+  "nbf",
+  "iat",
+  "jti",
+  "sid",
+  "trn",
+  "client_id",
+  "auth_time",
+  "amr",
+  "acr",
+  "cnf",
+  "scope",
+]);
 
 /** One gateway question in plain values (the HTTP layer reads them from the request). */
 export interface ForwardAuthQuestion {

@@ -65,7 +65,10 @@ export async function refreshOnLockedPath(
       await tx.audit({ type: "device_change", actor: "anonymous", userId: session.userId, sessionId: session.id, ...ctx, detail }, now);
     }
     if (change.action === "revoke") {
-      return refused(invalidGrant("the session was ended because the device changed"), await revokeSessionInTx(tx, session, now, "device_change", "system"));
+      return refused(
+        invalidGrant("the session was ended because the device changed"),
+        await revokeSessionInTx(tx, session, now, "device_change", "system"),
+      );
     }
 
     let successor: string;
@@ -88,7 +91,17 @@ export async function refreshOnLockedPath(
         ip: ctx.ip,
         userAgent: ctx.userAgent,
       });
-      await tx.audit({ type: "refresh", actor: `user:${session.userId}`, userId: session.userId, sessionId: session.id, ...ctx, detail: { token_id: token.id } }, now);
+      await tx.audit(
+        {
+          type: "refresh",
+          actor: `user:${session.userId}`,
+          userId: session.userId,
+          sessionId: session.id,
+          ...ctx,
+          detail: { token_id: token.id },
+        },
+        now,
+      );
     } else {
       const tip = await chainTip(tx, refreshToken, token.id, token.successorSealed!);
       if (!tip) return reuseDetected(tx, session, token, ctx, now);
@@ -112,9 +125,25 @@ export async function refreshOnLockedPath(
 }
 
 /** A spent token presented again outside the grace window, or with no live chain to replay: theft, the session ends. */
-async function reuseDetected(tx: SessionTx, session: SessionRecord, token: RefreshTokenRecord, ctx: ClientContext, now: Date): Promise<LockedPathOutcome> {
+async function reuseDetected(
+  tx: SessionTx,
+  session: SessionRecord,
+  token: RefreshTokenRecord,
+  ctx: ClientContext,
+  now: Date,
+): Promise<LockedPathOutcome> {
   const revocations = await revokeSessionInTx(tx, session, now, "refresh_reuse", "system");
-  await tx.audit({ type: "refresh_reuse_detected", actor: "anonymous", userId: session.userId, sessionId: session.id, ...ctx, detail: { token_id: token.id } }, now);
+  await tx.audit(
+    {
+      type: "refresh_reuse_detected",
+      actor: "anonymous",
+      userId: session.userId,
+      sessionId: session.id,
+      ...ctx,
+      detail: { token_id: token.id },
+    },
+    now,
+  );
   return refused(invalidGrant("refresh token reuse detected; the session is revoked"), revocations);
 }
 

@@ -5,7 +5,17 @@ import { AppError, invalidGrant } from "./errors.js";
 import { planFastRotation } from "./refresh-fast-path.js";
 import { RefreshFlights } from "./refresh-flight.js";
 import { refreshOnLockedPath } from "./refresh-locked-path.js";
-import type { AccessTokenSigner, AuditLog, NewSessionWrite, PasswordHasher, RevocationPublisher, RotatedSession, SessionStore, SessionTx, UserStore } from "./ports.js";
+import type {
+  AccessTokenSigner,
+  AuditLog,
+  NewSessionWrite,
+  PasswordHasher,
+  RevocationPublisher,
+  RotatedSession,
+  SessionStore,
+  SessionTx,
+  UserStore,
+} from "./ports.js";
 import { initialExpiries, secondsUntil, type SessionPolicy } from "./session-policy.js";
 import type { ClientContext, DeviceInfo, SessionRecord, Transport, UserRecord } from "./types.js";
 import { normalizeUsername } from "./usernames.js";
@@ -68,7 +78,13 @@ export class SessionService {
     if (!user || !ok || user.disabled) {
       const reason = !user ? "unknown_user" : !ok ? "bad_password" : "user_disabled";
       await audit.record(
-        { type: "login_failure", actor: "anonymous", userId: user?.id ?? null, ...ctx, detail: { reason, username: username.slice(0, 128) } },
+        {
+          type: "login_failure",
+          actor: "anonymous",
+          userId: user?.id ?? null,
+          ...ctx,
+          detail: { reason, username: username.slice(0, 128) },
+        },
         clock.now(),
       );
       // One answer for every cause, so usernames cannot be enumerated.
@@ -207,7 +223,16 @@ export class SessionService {
     for (const victim of live.slice(0, Math.max(0, excess))) {
       revocations.push(...(await revokeSessionInTx(tx, victim, now, "evicted", actor)));
       sessionIds.push(victim.id);
-      await tx.audit({ type: "session_evicted", actor, userId, sessionId: victim.id, detail: { reason: "evicted", limit: this.deps.policy.maxSessionsPerUser } }, now);
+      await tx.audit(
+        {
+          type: "session_evicted",
+          actor,
+          userId,
+          sessionId: victim.id,
+          detail: { reason: "evicted", limit: this.deps.policy.maxSessionsPerUser },
+        },
+        now,
+      );
     }
     return { sessionIds, revocations };
   }
@@ -217,7 +242,12 @@ export class SessionService {
    * in the transaction that issued (revocation-service.ts, nextNotBefore):
    * a token is lifted past a user-wide revocation only when it postdates it.
    */
-  private async tokensFor(session: RotatedSession, refreshToken: string, now: Date, notBefore: Date | null): Promise<Omit<IssuedTokens, "evictedSessionIds">> {
+  private async tokensFor(
+    session: RotatedSession,
+    refreshToken: string,
+    now: Date,
+    notBefore: Date | null,
+  ): Promise<Omit<IssuedTokens, "evictedSessionIds">> {
     const iat = Math.max(Math.floor(now.getTime() / 1000), notBefore ? Math.ceil(notBefore.getTime() / 1000) : 0);
     const exp = Math.floor(session.accessExpiresAt.getTime() / 1000);
     if (exp <= iat) throw invalidGrant("the session has reached its maximum lifetime");

@@ -55,7 +55,12 @@ export async function withBackoff<T>(
       const outcome = await deps.attempts.fail([...keys, ...gated.map((g) => g.key)]);
       if (outcome.blocked.length > 0) {
         await deps.auditLog.record(
-          { type: "rate_limited", actor: "anonymous", ...context, detail: { limit, keys: outcome.blocked, retry_after: outcome.retryAfterSeconds, started: true } },
+          {
+            type: "rate_limited",
+            actor: "anonymous",
+            ...context,
+            detail: { limit, keys: outcome.blocked, retry_after: outcome.retryAfterSeconds, started: true },
+          },
           deps.clock.now(),
         );
       }

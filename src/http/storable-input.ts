@@ -31,7 +31,12 @@ export const UNSTORABLE = "the request holds a character that cannot be stored (
 /** preValidation hook (callback style: it runs on the introspection hot path). */
 export function refuseUnstorableInput(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
   const h = request.headers["user-agent"];
-  if (!allStorable(request.body) || !allStorable(request.query) || !allStorable(request.params) || (typeof h === "string" && !isStorable(h))) {
+  if (
+    !allStorable(request.body) ||
+    !allStorable(request.query) ||
+    !allStorable(request.params) ||
+    (typeof h === "string" && !isStorable(h))
+  ) {
     done(invalidRequest(UNSTORABLE));
     return;
   }

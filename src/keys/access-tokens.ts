@@ -91,7 +91,12 @@ export function createAccessTokenVerifier(
         ) {
           throw invalidToken("token claims are malformed");
         }
-        const implausible = implausibleWindow(payload.iat!, payload.exp!, Math.floor(clock.now().getTime() / 1000), settings.maxLifetimeSec);
+        const implausible = implausibleWindow(
+          payload.iat!,
+          payload.exp!,
+          Math.floor(clock.now().getTime() / 1000),
+          settings.maxLifetimeSec,
+        );
         if (implausible) throw invalidToken(undefined, implausible);
         return payload as unknown as AccessTokenClaims;
       } catch (err) {

@@ -111,7 +111,11 @@ export class KeyManager {
       if (!active && !pending) {
         // First start: no verifier can have cached a JWKS yet, so sign at once.
         await this.create(now, now);
-      } else if (active && !pending && now.getTime() >= active.activatesAt.getTime() + this.policy.rotationIntervalMs - this.policy.prepublishMs) {
+      } else if (
+        active &&
+        !pending &&
+        now.getTime() >= active.activatesAt.getTime() + this.policy.rotationIntervalMs - this.policy.prepublishMs
+      ) {
         await this.createNext(active, now);
       }
     });
@@ -190,9 +194,20 @@ export class KeyManager {
   }
 
   /** Keys with their state, for the admin API. */
-  list(): Array<{ kid: string; alg: Algorithm; state: KeyState; createdAt: Date; activatesAt: Date; retiredAt: Date | null; expiresAt: Date | null }> {
+  list(): Array<{
+    kid: string;
+    alg: Algorithm;
+    state: KeyState;
+    createdAt: Date;
+    activatesAt: Date;
+    retiredAt: Date | null;
+    expiresAt: Date | null;
+  }> {
     const now = this.clock.now();
-    const active = activeOf(this.keys.map((k) => k.record), now);
+    const active = activeOf(
+      this.keys.map((k) => k.record),
+      now,
+    );
     return this.keys.map(({ record: r }) => ({
       kid: r.kid,
       alg: r.alg,

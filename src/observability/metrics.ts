@@ -64,7 +64,8 @@ export function createMetrics(opts: MetricSources = {}) {
 
   // One probe per scrape feeds all three Redis gauges.
   let probe: Promise<RedisState | undefined> | undefined;
-  const redisProbe = () => (probe ??= (opts.redisState?.() ?? Promise.resolve(undefined)).finally(() => setTimeout(() => (probe = undefined), 0)));
+  const redisProbe = () =>
+    (probe ??= (opts.redisState?.() ?? Promise.resolve(undefined)).finally(() => setTimeout(() => (probe = undefined), 0)));
   new Gauge({
     name: "session_authority_redis_up",
     help: "1 while every Redis master in use answers, 0 while degraded; absent without Redis",
@@ -102,7 +103,9 @@ export function createMetrics(opts: MetricSources = {}) {
   const latencyByLabels = new Map<string, ReturnType<typeof latency.labels>>();
   const introspectedActive = introspections.labels({ result: "active" });
   const introspectedInactive = introspections.labels({ result: "inactive" });
-  const forwardAuthByOutcome = new Map(["allow", "no_token", "invalid_token", "forbidden"].map((o) => [o, forwardAuths.labels({ outcome: o })]));
+  const forwardAuthByOutcome = new Map(
+    ["allow", "no_token", "invalid_token", "forbidden"].map((o) => [o, forwardAuths.labels({ outcome: o })]),
+  );
 
   return {
     registry,

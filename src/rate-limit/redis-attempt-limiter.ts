@@ -70,7 +70,10 @@ export function createRedisAttemptLimiter(options: RedisAttemptLimiterOptions): 
         // cross-slot command reaches a Cluster. A gate's hash exists only
         // while its failures are live (its TTL ends with its window).
         [blockedUntil, gates] = await withTimeout(
-          Promise.all([Promise.all([...keys, ...gated.map((g) => g.key)].map((k) => redis.hget(prefix + k, "b"))), Promise.all(gated.map((g) => redis.hget(prefix + g.gate, "n")))]),
+          Promise.all([
+            Promise.all([...keys, ...gated.map((g) => g.key)].map((k) => redis.hget(prefix + k, "b"))),
+            Promise.all(gated.map((g) => redis.hget(prefix + g.gate, "n"))),
+          ]),
           timeoutMs,
         );
       } catch (err) {

@@ -19,7 +19,10 @@ export function createLocalPublisher(
       if (entries.length === 0) return;
       list.add(entries);
       try {
-        await outbox.markPublished(entries.map((e) => e.id), clock.now());
+        await outbox.markPublished(
+          entries.map((e) => e.id),
+          clock.now(),
+        );
       } catch (err) {
         onError(err);
       }

@@ -31,8 +31,14 @@ export function createOutboxWorker(deps: OutboxWorkerDeps): { drain(): Promise<v
           const rows = await deps.outbox.unpublished(BATCH);
           if (rows.length === 0) return;
           const now = deps.clock.now();
-          await deps.deliver(rows.filter((r) => r.expiresAt > now), now);
-          await deps.outbox.markPublished(rows.map((r) => r.id), now);
+          await deps.deliver(
+            rows.filter((r) => r.expiresAt > now),
+            now,
+          );
+          await deps.outbox.markPublished(
+            rows.map((r) => r.id),
+            now,
+          );
           if (rows.length < BATCH) return;
         }
       });

@@ -49,7 +49,12 @@ export function createRedisPublisher(deps: RedisPublisherDeps): RevocationPublis
         return;
       }
       await Promise.all([
-        deps.outbox.markPublished(entries.map((e) => e.id), now).catch(deps.onError),
+        deps.outbox
+          .markPublished(
+            entries.map((e) => e.id),
+            now,
+          )
+          .catch(deps.onError),
         ticket ? deps.acks!.waiter.settle(ticket) : undefined,
       ]);
     },

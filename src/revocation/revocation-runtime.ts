@@ -156,7 +156,13 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
           after = page.at(-1)!.id;
         }
       };
-      periodic.push(startPeriodic(() => mirror.poll(), opts.pollMs, (err) => log.error({ err }, "revocation poll failed")));
+      periodic.push(
+        startPeriodic(
+          () => mirror.poll(),
+          opts.pollMs,
+          (err) => log.error({ err }, "revocation poll failed"),
+        ),
+      );
       const worker = createOutboxWorker({
         outbox,
         deliver,
@@ -165,7 +171,11 @@ export async function createRevocationRuntime(opts: RevocationRuntimeOptions): P
           await db.withAdvisoryLock("revocation-outbox", fn, { wait: false });
         },
       });
-      const drain = startPeriodic(() => worker.drain(), opts.outboxIntervalMs, shared ? redisLog : (err) => log.error({ err }, "revocation outbox failed"));
+      const drain = startPeriodic(
+        () => worker.drain(),
+        opts.outboxIntervalMs,
+        shared ? redisLog : (err) => log.error({ err }, "revocation outbox failed"),
+      );
       periodic.push(drain);
       if (redis && shared && leasing) {
         const { channel } = shared;

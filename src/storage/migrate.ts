@@ -61,10 +61,7 @@ export async function readMigrations(dir: string = DEFAULT_MIGRATIONS_DIR): Prom
  * applying anything, if an applied migration's file changed or a migration
  * is recorded as failed.
  */
-export async function migrate(
-  db: Database,
-  opts: { dir?: string; log?: (msg: string) => void } = {},
-): Promise<{ applied: string[] }> {
+export async function migrate(db: Database, opts: { dir?: string; log?: (msg: string) => void } = {}): Promise<{ applied: string[] }> {
   const log = opts.log ?? (() => {});
   const migrations = await readMigrations(opts.dir);
   const locked = await db.withAdvisoryLock(PRISMA_MIGRATE_LOCK, async () => {
@@ -114,9 +111,7 @@ function planMigrations(migrations: MigrationFile[], rows: MigrationRow[]): Migr
 }
 
 async function ensureMigrationsTable(db: Database): Promise<void> {
-  const [exists] = await db.prisma.$queryRawUnsafe<{ ok: boolean }[]>(
-    "SELECT to_regclass('_prisma_migrations') IS NOT NULL AS ok",
-  );
+  const [exists] = await db.prisma.$queryRawUnsafe<{ ok: boolean }[]>("SELECT to_regclass('_prisma_migrations') IS NOT NULL AS ok");
   if (exists?.ok) return;
   // Like Prisma (P3005), refuse to start a history on a database that
   // already has tables: they did not come from these migrations.

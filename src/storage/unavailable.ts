@@ -14,7 +14,13 @@ import { UnavailableError } from "../domain/errors.js";
 /** Prisma: can't reach, timed out, server closed, pool timeout, transaction could not start, too many connections. */
 const PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2028", "P2037"]);
 /** Prisma driver-adapter error kinds (@prisma/driver-adapter-utils). */
-const ADAPTER_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections", "TransactionAlreadyClosed"]);
+const ADAPTER_KINDS = new Set([
+  "DatabaseNotReachable",
+  "ConnectionClosed",
+  "SocketTimeout",
+  "TooManyConnections",
+  "TransactionAlreadyClosed",
+]);
 const NODE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ENOTFOUND"]);
 /**
  * SQLSTATE: class 08 (connection exception); 53300 too many connections;
@@ -36,7 +42,15 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 function check(err: unknown, depth: number, seen: Set<object>): boolean {
   if (!err || typeof err !== "object" || depth > MAX_DEPTH || seen.has(err)) return false;
   seen.add(err);
-  const e = err as { code?: unknown; originalCode?: unknown; kind?: unknown; message?: unknown; cause?: unknown; meta?: unknown; errors?: unknown };
+  const e = err as {
+    code?: unknown;
+    originalCode?: unknown;
+    kind?: unknown;
+    message?: unknown;
+    cause?: unknown;
+    meta?: unknown;
+    errors?: unknown;
+  };
   if (typeof e.code === "string" && (PRISMA_CODES.has(e.code) || NODE_CODES.has(e.code) || SQLSTATE.test(e.code))) return true;
   if (typeof e.originalCode === "string" && SQLSTATE.test(e.originalCode)) return true;
   if (typeof e.kind === "string" && ADAPTER_KINDS.has(e.kind)) return true;
@@ -49,5 +63,7 @@ function check(err: unknown, depth: number, seen: Set<object>): boolean {
 
 /** The domain's 503 for an unavailability error, anything else unchanged: for stores whose callers branch on it. */
 export function asUnavailable(err: unknown): unknown {
-  return err instanceof UnavailableError || !isDatabaseUnavailable(err) ? err : new UnavailableError("the database is unavailable; retry shortly", 1, err);
+  return err instanceof UnavailableError || !isDatabaseUnavailable(err)
+    ? err
+    : new UnavailableError("the database is unavailable; retry shortly", 1, err);
 }

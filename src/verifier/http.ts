@@ -17,12 +17,18 @@ export function basicAuthorization(clientId: string, clientSecret: string): stri
  * (unless `disarm()` is called first). `dispose()` detaches it from the parent
  * so long-lived parents do not collect listeners.
  */
-export function childController(parent: AbortSignal, timeoutMs: number): { signal: AbortSignal; abort(reason?: unknown): void; disarm(): void; dispose(): void } {
+export function childController(
+  parent: AbortSignal,
+  timeoutMs: number,
+): { signal: AbortSignal; abort(reason?: unknown): void; disarm(): void; dispose(): void } {
   const controller = new AbortController();
   const onParent = () => controller.abort(parent.reason);
   if (parent.aborted) controller.abort(parent.reason);
   else parent.addEventListener("abort", onParent, { once: true });
-  let timer: NodeJS.Timeout | undefined = setTimeout(() => controller.abort(new Error(`request timed out after ${timeoutMs} ms`)), timeoutMs);
+  let timer: NodeJS.Timeout | undefined = setTimeout(
+    () => controller.abort(new Error(`request timed out after ${timeoutMs} ms`)),
+    timeoutMs,
+  );
   timer.unref();
   const disarm = () => {
     if (timer !== undefined) clearTimeout(timer);
@@ -122,7 +128,11 @@ export async function fetchAbortable(fetchFn: FetchFn, url: string, init: Reques
   try {
     return await Promise.race([pending, aborted]);
   } catch (err) {
-    if (signal.aborted) pending.then((res) => res.body?.cancel().catch(() => {}), () => {});
+    if (signal.aborted)
+      pending.then(
+        (res) => res.body?.cancel().catch(() => {}),
+        () => {},
+      );
     throw err;
   } finally {
     signal.removeEventListener("abort", onAbort);

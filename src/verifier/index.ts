@@ -10,13 +10,7 @@
  */
 import { errors, jwtVerify, type CryptoKey, type JWTHeaderParameters, type JWTPayload, type JWTVerifyOptions } from "jose";
 import { ClaimsCache } from "./claims-cache.js";
-import {
-  RevocationListStaleError,
-  TokenInvalidError,
-  TokenRevokedError,
-  TransportMismatchError,
-  VerifierError,
-} from "./errors.js";
+import { RevocationListStaleError, TokenInvalidError, TokenRevokedError, TransportMismatchError, VerifierError } from "./errors.js";
 import { basicAuthorization } from "./http.js";
 import { JwksCache, MAX_KID_LENGTH } from "./jwks-cache.js";
 import { pollIntervalFor, resolveOptions, type VerifierOptions } from "./options.js";

@@ -136,7 +136,14 @@ export class JwksCache {
   }
 
   private async load(): Promise<void> {
-    const { body, headers } = await getJson(this.opts.fetch, this.opts.uri, {}, this.opts.signal, this.opts.requestTimeoutMs, MAX_JWKS_BYTES);
+    const { body, headers } = await getJson(
+      this.opts.fetch,
+      this.opts.uri,
+      {},
+      this.opts.signal,
+      this.opts.requestTimeoutMs,
+      MAX_JWKS_BYTES,
+    );
     if (typeof body !== "object" || body === null || !Array.isArray((body as { keys?: unknown }).keys)) {
       throw new Error("the JWKS is not a JSON Web Key Set (RFC 7517 §5)");
     }

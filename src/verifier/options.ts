@@ -87,9 +87,11 @@ export function resolveOptions(o: VerifierOptions): ResolvedOptions {
   const pollIntervalMs = positive(o.pollIntervalMs ?? pollIntervalFor(maxStalenessMs), "pollIntervalMs");
   const reconnect = o.reconnectDelayMs ?? { min: 500, max: 30_000 };
   positive(reconnect.min, "reconnectDelayMs.min");
-  if (!(positive(reconnect.max, "reconnectDelayMs.max") >= reconnect.min)) throw new TypeError("createVerifier: reconnectDelayMs.max must be at least .min");
+  if (!(positive(reconnect.max, "reconnectDelayMs.max") >= reconnect.min))
+    throw new TypeError("createVerifier: reconnectDelayMs.max must be at least .min");
   const maxCachedTokens = o.maxCachedTokens ?? 10_000;
-  if (!Number.isInteger(maxCachedTokens) || maxCachedTokens < 0) throw new TypeError("createVerifier: maxCachedTokens must be a whole number");
+  if (!Number.isInteger(maxCachedTokens) || maxCachedTokens < 0)
+    throw new TypeError("createVerifier: maxCachedTokens must be a whole number");
   return {
     issuer,
     audience: Array.isArray(o.audience) ? o.audience.map((a) => requireString(a, "audience")) : requireString(o.audience, "audience"),

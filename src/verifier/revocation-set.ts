@@ -5,7 +5,10 @@
  * `exp` is when the last token the entry stops expires anyway. `{ kid }`
  * stops every token signed by a compromised key (SPEC §14).
  */
-export type RevocationEntry = { sid: string; exp: number } | { sub: string; exp: number; not_before: number } | { kid: string; exp: number };
+export type RevocationEntry =
+  | { sid: string; exp: number }
+  | { sub: string; exp: number; not_before: number }
+  | { kid: string; exp: number };
 
 /**
  * The verifier's copy of the revocation list: two maps, so checking a token
@@ -36,7 +39,12 @@ export class RevocationSet {
         const prev = this.subs.get(e.sub);
         // Merging keeps the later instant and the later expiry: an entry with a
         // later not_before also lives longer, so nothing live is over-revoked.
-        this.subs.set(e.sub, prev === undefined ? { notBefore: e.not_before, exp: e.exp } : { notBefore: Math.max(prev.notBefore, e.not_before), exp: Math.max(prev.exp, e.exp) });
+        this.subs.set(
+          e.sub,
+          prev === undefined
+            ? { notBefore: e.not_before, exp: e.exp }
+            : { notBefore: Math.max(prev.notBefore, e.not_before), exp: Math.max(prev.exp, e.exp) },
+        );
       }
     }
   }

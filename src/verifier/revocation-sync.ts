@@ -187,8 +187,16 @@ export class RevocationSync {
   }
 
   private async get(since: string | null): Promise<unknown> {
-    const url = since === null ? this.opts.uri : `${this.opts.uri}${this.opts.uri.includes("?") ? "&" : "?"}since=${encodeURIComponent(since)}`;
-    const { body } = await getJson(this.opts.fetch, url, { authorization: this.opts.authorization }, this.opts.signal, this.opts.requestTimeoutMs, MAX_LIST_BYTES);
+    const url =
+      since === null ? this.opts.uri : `${this.opts.uri}${this.opts.uri.includes("?") ? "&" : "?"}since=${encodeURIComponent(since)}`;
+    const { body } = await getJson(
+      this.opts.fetch,
+      url,
+      { authorization: this.opts.authorization },
+      this.opts.signal,
+      this.opts.requestTimeoutMs,
+      MAX_LIST_BYTES,
+    );
     return body;
   }
 
@@ -251,11 +259,15 @@ export class RevocationSync {
         throw new HttpStatusError(url, res.status);
       }
       const type = res.headers.get("content-type") ?? "";
-      if (!type.toLowerCase().startsWith("text/event-stream")) throw new SyncProtocolError(`stream answered with content-type ${JSON.stringify(type)}`);
+      if (!type.toLowerCase().startsWith("text/event-stream"))
+        throw new SyncProtocolError(`stream answered with content-type ${JSON.stringify(type)}`);
       this.streamState = "open";
       const arm = () => {
         clearTimeout(idle);
-        idle = setTimeout(() => ctl.abort(new Error(`revocation stream silent for ${this.opts.streamIdleTimeoutMs} ms`)), this.opts.streamIdleTimeoutMs);
+        idle = setTimeout(
+          () => ctl.abort(new Error(`revocation stream silent for ${this.opts.streamIdleTimeoutMs} ms`)),
+          this.opts.streamIdleTimeoutMs,
+        );
         idle.unref();
       };
       arm();

@@ -38,7 +38,10 @@ export function parseHeartbeat(body: unknown): { cursor: string | undefined; bou
 /** Absent members are fine (an older server); present ones must be positive numbers. */
 function parseBounds(body: Record<string, unknown>): ServerBounds {
   const out: ServerBounds = {};
-  for (const [member, key] of [["max_staleness", "maxStalenessSec"], ["max_token_lifetime", "maxTokenLifetimeSec"]] as const) {
+  for (const [member, key] of [
+    ["max_staleness", "maxStalenessSec"],
+    ["max_token_lifetime", "maxTokenLifetimeSec"],
+  ] as const) {
     const v = body[member];
     if (v === undefined) continue;
     if (!isTime(v) || v <= 0) throw new SyncProtocolError(`malformed ${member}`);

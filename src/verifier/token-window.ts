@@ -12,7 +12,12 @@ export const IAT_SKEW_SECONDS = 30;
  * must not live for years). Times in epoch seconds. One rule for the
  * service's own checks, introspection and the verifier.
  */
-export function implausibleWindow(iat: number, exp: number, nowSec: number, maxLifetimeSec: number): "iat_in_future" | "lifetime_too_long" | null {
+export function implausibleWindow(
+  iat: number,
+  exp: number,
+  nowSec: number,
+  maxLifetimeSec: number,
+): "iat_in_future" | "lifetime_too_long" | null {
   if (iat > nowSec + IAT_SKEW_SECONDS) return "iat_in_future";
   if (exp - iat > maxLifetimeSec) return "lifetime_too_long";
   return null;

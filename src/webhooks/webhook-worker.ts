@@ -64,7 +64,12 @@ export class WebhookWorker {
     }
     const result = await sendDelivery(d.url, body, headers, { timeoutMs: this.opts.timeoutMs });
     if (result.status !== null && result.status >= 200 && result.status < 300) return { kind: "delivered", status: result.status };
-    const error = result.status === null ? result.error : result.status < 400 && result.status >= 300 ? `redirect ${result.status} not followed` : `status ${result.status}`;
+    const error =
+      result.status === null
+        ? result.error
+        : result.status < 400 && result.status >= 300
+          ? `redirect ${result.status} not followed`
+          : `status ${result.status}`;
     return this.#failed(d, result.status, error);
   }
 

@@ -33,7 +33,10 @@ t.before(async () => {
 
 type Session = { access: string; refresh: string; sid: string };
 
-async function loginSessions(app: TestApp, count: number): Promise<{ user: { id: string; username: string; password: string }; sessions: Session[] }> {
+async function loginSessions(
+  app: TestApp,
+  count: number,
+): Promise<{ user: { id: string; username: string; password: string }; sessions: Session[] }> {
   const user = await app.createUser();
   const sessions: Session[] = [];
   for (let i = 0; i < count; i++) {
@@ -80,7 +83,9 @@ t.test("a refresh that commits while logout-all waits for the user's lock mints 
   await blocker.query("BEGIN");
   await blocker.query("SELECT 1 FROM users WHERE id = (SELECT user_id FROM sessions WHERE id = $1) FOR UPDATE", [sessions[0]!.sid]);
   // inject() starts a request only once awaited.
-  const logout = Promise.resolve(c.app.inject({ method: "POST", url: "/logout", headers: bearer(sessions[0]!.access), payload: { all: true } }));
+  const logout = Promise.resolve(
+    c.app.inject({ method: "POST", url: "/logout", headers: bearer(sessions[0]!.access), payload: { all: true } }),
+  );
   await lockWaiters(blocker);
   const refreshed = await refresh(a, sessions[1]!.refresh);
   t.equal(refreshed.statusCode, 200, "the refresh ran while the revocation waited");
@@ -104,7 +109,11 @@ t.test("a grace replay whose answer is built after a user-wide revocation commit
   const users = a!.services.users;
   const original = users.findById.bind(users);
   const revoke = () =>
-    (revoked ??= c!.app.inject({ method: "DELETE", url: `/admin/users/${user.id}/sessions`, headers: { authorization: cluster.admin.basic } }));
+    (revoked ??= c!.app.inject({
+      method: "DELETE",
+      url: `/admin/users/${user.id}/sessions`,
+      headers: { authorization: cluster.admin.basic },
+    }));
   users.findById = async (id) => {
     await revoke();
     return original(id);
@@ -113,7 +122,7 @@ t.test("a grace replay whose answer is built after a user-wide revocation commit
   cluster.base.advance(80); // across the second boundary
   const replay = await refresh(a!, sessions[0]!.refresh);
   users.findById = original;
-  t.equal((await revoke() as { statusCode: number }).statusCode, 204);
+  t.equal(((await revoke()) as { statusCode: number }).statusCode, 204);
   const tokens = [sessions[0]!.access, first.json().access_token];
   if (replay.statusCode === 200) tokens.push(replay.json().access_token);
   await assertAllDead(t, tokens, "after admin revoke-all");

@@ -72,37 +72,49 @@ const dropped = (p: Promise<RawAnswer>) =>
   );
 
 for (const mode of MODES) {
-  t.test(`${mode}: a refresh answer lost after its commit, retried within the grace window, yields the committed successor and the session lives`, { timeout: 60_000 }, async (t) => {
-    const { sa, crash, base, client, user } = await setup(t, mode);
-    const login = JSON.parse((await rawRequest(base, "POST", "/login", { body: { username: user.username, password: user.password } })).body);
+  t.test(
+    `${mode}: a refresh answer lost after its commit, retried within the grace window, yields the committed successor and the session lives`,
+    { timeout: 60_000 },
+    async (t) => {
+      const { sa, crash, base, client, user } = await setup(t, mode);
+      const login = JSON.parse(
+        (await rawRequest(base, "POST", "/login", { body: { username: user.username, password: user.password } })).body,
+      );
 
-    crash.arm();
-    const outcome = await dropped(refresh(base, login.refresh_token));
-    t.match(outcome, /ECONNRESET|socket hang up/, `the client saw the connection drop (${outcome})`);
-    const lost = crash.lost();
-    const { row, children } = await chain(sa, login.refresh_token);
-    t.not(row.rotatedAt, null, "the rotation was committed");
-    t.equal(children.length, 1, "with exactly one successor");
-    t.same(Buffer.from(children[0]!.tokenHash), Buffer.from(hashToken(lost.refresh_token)), "the lost answer carried that committed successor");
+      crash.arm();
+      const outcome = await dropped(refresh(base, login.refresh_token));
+      t.match(outcome, /ECONNRESET|socket hang up/, `the client saw the connection drop (${outcome})`);
+      const lost = crash.lost();
+      const { row, children } = await chain(sa, login.refresh_token);
+      t.not(row.rotatedAt, null, "the rotation was committed");
+      t.equal(children.length, 1, "with exactly one successor");
+      t.same(
+        Buffer.from(children[0]!.tokenHash),
+        Buffer.from(hashToken(lost.refresh_token)),
+        "the lost answer carried that committed successor",
+      );
 
-    sa.clock.advance(GRACE_MS / 2);
-    const retry = await refresh(base, login.refresh_token);
-    t.equal(retry.statusCode, 200, "the retry with the same refresh token succeeds");
-    const retried = JSON.parse(retry.body);
-    t.equal(retried.refresh_token, lost.refresh_token, "it returns the successor that was committed, not a new one");
-    t.equal(retried.session_id, login.session_id, "of the same session");
-    t.equal((await chain(sa, login.refresh_token)).children.length, 1, "the chain did not fork");
-    t.equal(await active(sa, client, retried.access_token), true, "the retry's access token is active");
+      sa.clock.advance(GRACE_MS / 2);
+      const retry = await refresh(base, login.refresh_token);
+      t.equal(retry.statusCode, 200, "the retry with the same refresh token succeeds");
+      const retried = JSON.parse(retry.body);
+      t.equal(retried.refresh_token, lost.refresh_token, "it returns the successor that was committed, not a new one");
+      t.equal(retried.session_id, login.session_id, "of the same session");
+      t.equal((await chain(sa, login.refresh_token)).children.length, 1, "the chain did not fork");
+      t.equal(await active(sa, client, retried.access_token), true, "the retry's access token is active");
 
-    const next = await refresh(base, retried.refresh_token);
-    t.equal(next.statusCode, 200, "the successor rotates normally: the session lives on");
-    const session = await sa.services.db.prisma.session.findUniqueOrThrow({ where: { id: login.session_id } });
-    t.equal(session.revokedAt, null, "the session was never revoked");
-  });
+      const next = await refresh(base, retried.refresh_token);
+      t.equal(next.statusCode, 200, "the successor rotates normally: the session lives on");
+      const session = await sa.services.db.prisma.session.findUniqueOrThrow({ where: { id: login.session_id } });
+      t.equal(session.revokedAt, null, "the session was never revoked");
+    },
+  );
 
   t.test(`${mode}: the same retry after the grace window is reuse and revokes the session`, { timeout: 60_000 }, async (t) => {
     const { sa, crash, base, client, user } = await setup(t, mode);
-    const login = JSON.parse((await rawRequest(base, "POST", "/login", { body: { username: user.username, password: user.password } })).body);
+    const login = JSON.parse(
+      (await rawRequest(base, "POST", "/login", { body: { username: user.username, password: user.password } })).body,
+    );
 
     crash.arm();
     await dropped(refresh(base, login.refresh_token));

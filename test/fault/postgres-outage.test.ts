@@ -41,7 +41,11 @@ for (const kind of outages) {
     async (t) => {
       const { url } = await freshPostgres(t);
       const proxy = await faultProxy(t, postgresTarget());
-      const { app, createUser } = await testApp(t, "postgres", { clock: new WallClock(), storage: { url: proxy.url(url) }, env: GENEROUS_LIMITS });
+      const { app, createUser } = await testApp(t, "postgres", {
+        clock: new WallClock(),
+        storage: { url: proxy.url(url) },
+        env: GENEROUS_LIMITS,
+      });
       const { username, password } = await createUser();
       const credentials = { username, password };
       const before = (await app.inject({ method: "POST", url: "/login", payload: credentials })).json();

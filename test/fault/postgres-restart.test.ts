@@ -40,7 +40,13 @@ t.test(
     const by503 = new Map<string, number>();
     let stopped = false;
 
-    const send = async (what: string, method: "GET" | "POST", url: string, payload?: object, headers: Record<string, string> = {}): Promise<Reply> => {
+    const send = async (
+      what: string,
+      method: "GET" | "POST",
+      url: string,
+      payload?: object,
+      headers: Record<string, string> = {},
+    ): Promise<Reply> => {
       const res = await app.app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
       const reply = Object.assign(res, { headers: res.headers as Record<string, unknown> });
       if (anomalies.checkNo5xx(what, reply)) by503.set(what, (by503.get(what) ?? 0) + 1);
@@ -67,7 +73,8 @@ t.test(
         const ready = await app.app.inject({ method: "GET", url: "/readyz" });
         anomalies.count(ready);
         // /readyz reports rather than fails: 503 with the state is its documented answer.
-        if (ready.statusCode !== 200 && !(ready.statusCode === 503 && ready.json().postgres === "unreachable")) anomalies.add("readyz", ready);
+        if (ready.statusCode !== 200 && !(ready.statusCode === 503 && ready.json().postgres === "unreachable"))
+          anomalies.add("readyz", ready);
         // A second session each round (the oldest is evicted), revoked at once: writes on every path.
         const extra = await send("login", "POST", "/login", { username: user.username, password: user.password });
         if (extra.statusCode === 200) await send("revoke", "POST", "/revoke", { token: extra.json().refresh_token }, basic);
@@ -97,7 +104,10 @@ t.test(
 
     t.same(anomalies.list.slice(0, 20), [], `no 500 or other wrong answer (${anomalies.total} requests: ${anomalies.summary()})`);
     t.ok(anomalies.total >= 300, `a few hundred requests at least (${anomalies.total})`);
-    t.ok((anomalies.statuses.get(503) ?? 0) > 0, `the restarts were met: documented 503s by route ${JSON.stringify(Object.fromEntries(by503))}`);
+    t.ok(
+      (anomalies.statuses.get(503) ?? 0) > 0,
+      `the restarts were met: documented 503s by route ${JSON.stringify(Object.fromEntries(by503))}`,
+    );
 
     const user = users[0]!;
     const login = await app.login(user.username, user.password);

@@ -8,10 +8,20 @@ const admin = { authorization: basic(ADMIN.id, ADMIN.secret) };
 t.test("admin API: users, sessions with refresh history, revocation, clients, keys, audit", async (t) => {
   const { app, login } = await testApp(t, "postgres", { env: { ADMIN_CLIENT_ID: ADMIN.id, ADMIN_CLIENT_SECRET: ADMIN.secret } });
 
-  const created = await app.inject({ method: "POST", url: "/admin/users", headers: admin, payload: { username: "Linus", password: "a good long password" } });
+  const created = await app.inject({
+    method: "POST",
+    url: "/admin/users",
+    headers: admin,
+    payload: { username: "Linus", password: "a good long password" },
+  });
   t.equal(created.statusCode, 201);
   t.match(created.json(), { id: String, username: "Linus" });
-  const taken = await app.inject({ method: "POST", url: "/admin/users", headers: admin, payload: { username: "linus", password: "another long password" } });
+  const taken = await app.inject({
+    method: "POST",
+    url: "/admin/users",
+    headers: admin,
+    payload: { username: "linus", password: "another long password" },
+  });
   t.equal(taken.statusCode, 409, "a taken username is 409");
   const userId = created.json().id;
 
@@ -35,28 +45,58 @@ t.test("admin API: users, sessions with refresh history, revocation, clients, ke
   t.equal((await app.inject({ method: "DELETE", url: `/admin/sessions/${crypto.randomUUID()}`, headers: admin })).statusCode, 404);
 
   t.equal((await app.inject({ method: "DELETE", url: `/admin/users/${userId}/sessions`, headers: admin })).statusCode, 204);
-  t.equal((await app.inject({ url: "/sessions", headers: { authorization: `Bearer ${s2.access_token}` } })).statusCode, 401, "revoke-all ends every session");
+  t.equal(
+    (await app.inject({ url: "/sessions", headers: { authorization: `Bearer ${s2.access_token}` } })).statusCode,
+    401,
+    "revoke-all ends every session",
+  );
 
   // Disabling, and a new password, revoke all sessions.
   const s3 = (await login("linus", "a good long password")).json();
-  t.equal((await app.inject({ method: "PATCH", url: `/admin/users/${userId}`, headers: admin, payload: { password: "a brand new password" } })).statusCode, 204);
-  t.equal((await app.inject({ url: "/sessions", headers: { authorization: `Bearer ${s3.access_token}` } })).statusCode, 401, "a new password revokes the sessions");
+  t.equal(
+    (await app.inject({ method: "PATCH", url: `/admin/users/${userId}`, headers: admin, payload: { password: "a brand new password" } }))
+      .statusCode,
+    204,
+  );
+  t.equal(
+    (await app.inject({ url: "/sessions", headers: { authorization: `Bearer ${s3.access_token}` } })).statusCode,
+    401,
+    "a new password revokes the sessions",
+  );
   t.equal((await login("linus", "a good long password")).statusCode, 401, "the old password is gone");
   const s4 = (await login("linus", "a brand new password")).json();
-  t.equal((await app.inject({ method: "PATCH", url: `/admin/users/${userId}`, headers: admin, payload: { disabled: true } })).statusCode, 204);
-  t.equal((await app.inject({ url: "/sessions", headers: { authorization: `Bearer ${s4.access_token}` } })).statusCode, 401, "disabling revokes the sessions");
+  t.equal(
+    (await app.inject({ method: "PATCH", url: `/admin/users/${userId}`, headers: admin, payload: { disabled: true } })).statusCode,
+    204,
+  );
+  t.equal(
+    (await app.inject({ url: "/sessions", headers: { authorization: `Bearer ${s4.access_token}` } })).statusCode,
+    401,
+    "disabling revokes the sessions",
+  );
   t.equal((await login("linus", "a brand new password")).statusCode, 401, "a disabled user cannot log in");
 
   // Clients: created with a secret shown once, rotated, deleted.
-  const client = (await app.inject({ method: "POST", url: "/admin/clients", headers: admin, payload: { name: "gateway", scopes: ["introspect"] } })).json();
+  const client = (
+    await app.inject({ method: "POST", url: "/admin/clients", headers: admin, payload: { name: "gateway", scopes: ["introspect"] } })
+  ).json();
   t.match(client, { client_id: String, client_secret: String, scopes: ["introspect"] });
   const probe = (secret: string) =>
-    app.inject({ method: "POST", url: "/introspect", headers: { authorization: basic(client.client_id, secret) }, payload: { token: "x" } });
+    app.inject({
+      method: "POST",
+      url: "/introspect",
+      headers: { authorization: basic(client.client_id, secret) },
+      payload: { token: "x" },
+    });
   t.equal((await probe(client.client_secret)).statusCode, 200);
   const rotated = (await app.inject({ method: "POST", url: `/admin/clients/${client.client_id}/secret`, headers: admin })).json();
   t.equal((await probe(client.client_secret)).statusCode, 401, "the old secret stops working");
   t.equal((await probe(rotated.client_secret)).statusCode, 200);
-  t.equal((await app.inject({ url: "/admin/keys", headers: { authorization: basic(client.client_id, rotated.client_secret) } })).statusCode, 403, "no admin scope, no admin API");
+  t.equal(
+    (await app.inject({ url: "/admin/keys", headers: { authorization: basic(client.client_id, rotated.client_secret) } })).statusCode,
+    403,
+    "no admin scope, no admin API",
+  );
   t.equal((await app.inject({ method: "DELETE", url: `/admin/clients/${client.client_id}`, headers: admin })).statusCode, 204);
   t.equal((await probe(rotated.client_secret)).statusCode, 401, "a deleted client is refused");
 
@@ -81,7 +121,11 @@ t.test("admin API: users, sessions with refresh history, revocation, clients, ke
   const typed = (await app.inject({ url: `/admin/audit?type=login_success&user=${userId}`, headers: admin })).json();
   t.ok(typed.events.length >= 3 && typed.events.every((e: { type: string }) => e.type === "login_success"));
   const revokedEvents = (await app.inject({ url: `/admin/audit?type=session_revoked&session=${s1.session_id}`, headers: admin })).json();
-  t.match(revokedEvents.events, [{ actor: `client:${ADMIN.id}`, detail: { reason: "admin" } }], "the actor of an admin revocation is recorded");
+  t.match(
+    revokedEvents.events,
+    [{ actor: `client:${ADMIN.id}`, detail: { reason: "admin" } }],
+    "the actor of an admin revocation is recorded",
+  );
   const badRange = await app.inject({ url: "/admin/audit?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", headers: admin });
   t.equal(badRange.statusCode, 400);
 

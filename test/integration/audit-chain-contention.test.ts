@@ -40,7 +40,9 @@ t.test("four instances writing and linking at once make one chain with no fork a
     }),
   );
   await first.services.auditChain.catchUp();
-  const [stats] = await first.services.db.prisma.$queryRaw<Array<{ rows: bigint; linked: bigint; distinct_seq: bigint; max_seq: bigint | null }>>`
+  const [stats] = await first.services.db.prisma.$queryRaw<
+    Array<{ rows: bigint; linked: bigint; distinct_seq: bigint; max_seq: bigint | null }>
+  >`
     SELECT count(*) AS rows, count(seq) AS linked, count(DISTINCT seq) AS distinct_seq, max(seq) AS max_seq FROM audit_events`;
   t.ok(Number(stats!.rows) >= instances.length * ROUNDS * 3, `${stats!.rows} events written`);
   t.equal(stats!.linked, stats!.rows, "every event is linked");
@@ -74,8 +76,15 @@ t.test("a refresh and a login do not wait for the chain lock; readers do, then s
   });
   await holder.query("SELECT pg_advisory_unlock($1::bigint)", [CHAIN_LOCK]);
   const events = (await reading).json().events as Array<{ type: string; seq: number | null }>;
-  t.match(events.map((e) => e.type), ["refresh", "login_success"], "the reader serves what was written while it waited");
-  t.ok(events.every((e) => typeof e.seq === "number"), "linked");
+  t.match(
+    events.map((e) => e.type),
+    ["refresh", "login_success"],
+    "the reader serves what was written while it waited",
+  );
+  t.ok(
+    events.every((e) => typeof e.seq === "number"),
+    "linked",
+  );
 });
 
 t.test("embedded: concurrent writers and linkers in one process make one chain", async (t) => {
@@ -97,7 +106,9 @@ t.test("embedded: concurrent writers and linkers in one process make one chain",
     }),
   );
   await ta.services.auditChain.catchUp();
-  const [stats] = await ta.services.db.prisma.$queryRaw<Array<{ rows: bigint; linked: bigint; distinct_seq: bigint; max_seq: bigint | null }>>`
+  const [stats] = await ta.services.db.prisma.$queryRaw<
+    Array<{ rows: bigint; linked: bigint; distinct_seq: bigint; max_seq: bigint | null }>
+  >`
     SELECT count(*) AS rows, count(seq) AS linked, count(DISTINCT seq) AS distinct_seq, max(seq) AS max_seq FROM audit_events`;
   t.equal(stats!.linked, stats!.rows, `all ${stats!.rows} linked`);
   t.equal(stats!.distinct_seq, stats!.rows, "no fork");

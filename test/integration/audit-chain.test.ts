@@ -47,13 +47,23 @@ for (const mode of MODES) {
     await someTraffic(ta, 3);
     const events = await allEvents(ta.app);
     t.ok(events.length >= 12, `${events.length} events`);
-    t.strictSame(events.map((e) => e.seq), events.map((_, i) => i + 1), "seq runs 1..n without gaps");
+    t.strictSame(
+      events.map((e) => e.seq),
+      events.map((_, i) => i + 1),
+      "seq runs 1..n without gaps",
+    );
     // An independent recomputation: only canonicalize (RFC 8785) and SHA-256, on the JSON as served.
     let prev = "0".repeat(64);
     for (const e of events) {
       const { hash, ...rest } = e;
       t.equal(e.prev_hash, prev, `event ${e.seq} links to the one before`);
-      t.equal(hash, createHash("sha256").update(`${prev}\n${canonicalize(rest)}`).digest("hex"), `event ${e.seq} hashes as SPEC §14 says`);
+      t.equal(
+        hash,
+        createHash("sha256")
+          .update(`${prev}\n${canonicalize(rest)}`)
+          .digest("hex"),
+        `event ${e.seq} hashes as SPEC §14 says`,
+      );
       prev = hash;
     }
     t.match(await verify(ta.app), { valid: true, checked: events.length, head: { seq: events.length, hash: prev }, first_invalid: null });
@@ -68,7 +78,11 @@ for (const mode of MODES) {
     const idAt = (seq: number) => BigInt(events[seq - 1]!.id);
 
     await sql.$executeRaw`UPDATE audit_events SET detail = jsonb_set(detail, '{reason}', '"tampered"') WHERE id = ${idAt(4)}`;
-    t.match(await verify(ta.app), { valid: false, checked: 3, first_invalid: { id: String(idAt(4)), seq: 4, reason: "hash_mismatch" } }, "an edited detail");
+    t.match(
+      await verify(ta.app),
+      { valid: false, checked: 3, first_invalid: { id: String(idAt(4)), seq: 4, reason: "hash_mismatch" } },
+      "an edited detail",
+    );
     await sql.$executeRaw`UPDATE audit_events SET detail = ${JSON.stringify(events[3]!.detail)}::jsonb WHERE id = ${idAt(4)}`;
     await sql.$executeRaw`UPDATE audit_events SET ip = '10.9.9.9' WHERE id = ${idAt(2)}`;
     t.match(await verify(ta.app), { valid: false, first_invalid: { seq: 2, reason: "hash_mismatch" } }, "an edited column");
@@ -78,7 +92,11 @@ for (const mode of MODES) {
     // A deletion: the event after the hole is named.
     const [victim] = await sql.$queryRaw<Array<Record<string, unknown>>>`SELECT * FROM audit_events WHERE id = ${idAt(5)}`;
     await sql.$executeRaw`DELETE FROM audit_events WHERE id = ${idAt(5)}`;
-    t.match(await verify(ta.app), { valid: false, checked: 4, first_invalid: { id: String(idAt(6)), seq: 6, expected_seq: 5, reason: "seq_gap" } }, "a deleted event");
+    t.match(
+      await verify(ta.app),
+      { valid: false, checked: 4, first_invalid: { id: String(idAt(6)), seq: 6, expected_seq: 5, reason: "seq_gap" } },
+      "a deleted event",
+    );
     // Renumbering to hide the hole breaks the links instead.
     await sql.$executeRaw`UPDATE audit_events SET seq = seq - 1 WHERE seq = 6`;
     t.match(await verify(ta.app), { valid: false, first_invalid: { seq: 5, reason: "prev_hash_mismatch" } }, "a deletion with renumbering");
@@ -90,7 +108,11 @@ for (const mode of MODES) {
     await sql.$executeRaw`UPDATE audit_events SET seq = -7 WHERE seq = 7`;
     await sql.$executeRaw`UPDATE audit_events SET seq = 7 WHERE seq = 8`;
     await sql.$executeRaw`UPDATE audit_events SET seq = 8 WHERE seq = -7`;
-    t.match(await verify(ta.app), { valid: false, checked: 6, first_invalid: { id: String(idAt(8)), seq: 7, reason: "prev_hash_mismatch" } }, "swapped events");
+    t.match(
+      await verify(ta.app),
+      { valid: false, checked: 6, first_invalid: { id: String(idAt(8)), seq: 7, reason: "prev_hash_mismatch" } },
+      "swapped events",
+    );
     await sql.$executeRaw`UPDATE audit_events SET seq = -7 WHERE seq = 7`;
     await sql.$executeRaw`UPDATE audit_events SET seq = 7 WHERE seq = 8`;
     await sql.$executeRaw`UPDATE audit_events SET seq = 8 WHERE seq = -7`;
@@ -109,7 +131,11 @@ for (const mode of MODES) {
     const report = await runCleanup(ta.services.db, ta.clock, { sessionRetentionMs: 100 * DAY, auditRetentionMs: 5 * DAY, batchSize: 3 });
     t.equal(report?.auditEvents, old, "the old events are deleted");
     const after = await allEvents(ta.app);
-    t.strictSame(after.map((e) => e.seq), before.slice(old).map((e) => e.seq), "the newer events keep their links");
+    t.strictSame(
+      after.map((e) => e.seq),
+      before.slice(old).map((e) => e.seq),
+      "the newer events keep their links",
+    );
     t.match(await verify(ta.app), { valid: true, checked: after.length, anchor: { seq: old, hash: before[old - 1]!.hash } });
     // Everything expires: the chain continues from the anchor.
     ta.clock.advance(10 * DAY);
@@ -133,7 +159,11 @@ t.test("CLI audit:verify names the first bad event and exits 1", async (t) => {
   const run = async () => {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await runCli(["audit:verify"], { DATABASE_URL: url, KEY_ENCRYPTION_KEY: "test-key-encryption-key-0123456789abcdef" }, { out: (l) => out.push(l), err: (l) => err.push(l), stdin: async () => "" });
+    const code = await runCli(
+      ["audit:verify"],
+      { DATABASE_URL: url, KEY_ENCRYPTION_KEY: "test-key-encryption-key-0123456789abcdef" },
+      { out: (l) => out.push(l), err: (l) => err.push(l), stdin: async () => "" },
+    );
     return { code, report: JSON.parse(out.at(-1)!), err };
   };
   t.match(await run(), { code: 0, report: { valid: true } });

@@ -45,7 +45,11 @@ t.test("postgres: cleanup deletes 100k expired rows in batches and keeps the liv
   t.equal(await db.prisma.refreshToken.count(), 500, "their refresh tokens remain");
   t.equal(await db.prisma.auditEvent.count(), 500, "recent audit events remain");
   t.equal(await db.prisma.revocation.count(), 3, "unpublished entries wait for the outbox");
-  t.same(await runCleanup(db, clock, policy), { sessions: 0, refreshTokens: 0, revocations: 0, auditEvents: 0, webhookDeliveries: 0 }, "idempotent");
+  t.same(
+    await runCleanup(db, clock, policy),
+    { sessions: 0, refreshTokens: 0, revocations: 0, auditEvents: 0, webhookDeliveries: 0 },
+    "idempotent",
+  );
 });
 
 t.test("postgres: only one instance cleans at a time", async (t) => {
@@ -62,7 +66,11 @@ t.test("embedded: cleanup works on PGlite too, and the CLI runs it", async (t) =
   await seed(db, clock.now(), 2_000, 10);
   await db.close();
   const out: string[] = [];
-  const code = await runCli(["cleanup"], { DATA_DIR: dataDir }, { out: (l) => out.push(l), err: (l) => out.push(l), stdin: async () => "" });
+  const code = await runCli(
+    ["cleanup"],
+    { DATA_DIR: dataDir },
+    { out: (l) => out.push(l), err: (l) => out.push(l), stdin: async () => "" },
+  );
   t.equal(code, 0, out.join("\n"));
   t.same(JSON.parse(out.at(-1)!), { sessions: 2_000, refreshTokens: 2_000, revocations: 100, auditEvents: 2_000, webhookDeliveries: 0 });
 });

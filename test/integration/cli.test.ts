@@ -64,7 +64,11 @@ t.test("clients:create, clients:rotate-secret and clients:delete manage service 
   t.equal(await runCli(["clients:create", "gw", "--scopes", "introspect,root"], env, bad), 2);
   t.match(bad.errLines[0], /unknown scope\(s\): root/);
   const created = capture();
-  t.equal(await runCli(["clients:create", "gateway", "--scopes", "introspect,revocations:read"], env, created), 0, created.errLines.join("\n"));
+  t.equal(
+    await runCli(["clients:create", "gateway", "--scopes", "introspect,revocations:read"], env, created),
+    0,
+    created.errLines.join("\n"),
+  );
   const client = JSON.parse(created.outLines.at(-1)!);
   t.match(client, { client_id: String, client_secret: String, scopes: ["introspect", "revocations:read"] });
 
@@ -100,7 +104,16 @@ t.test("keys:list and keys:rotate show and pre-publish signing keys", async (t) 
 });
 
 t.test("every command answers --help", async (t) => {
-  for (const name of ["migrate", "cleanup", "users:create", "clients:create", "clients:rotate-secret", "clients:delete", "keys:list", "keys:rotate"]) {
+  for (const name of [
+    "migrate",
+    "cleanup",
+    "users:create",
+    "clients:create",
+    "clients:rotate-secret",
+    "clients:delete",
+    "keys:list",
+    "keys:rotate",
+  ]) {
     const io = capture();
     t.equal(await runCli([name, "--help"], {}, io), 0, name);
     t.match(io.outLines.join("\n"), new RegExp(`usage: .*session-authority ${name}`), name);

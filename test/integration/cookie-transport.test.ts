@@ -29,9 +29,17 @@ for (const mode of MODES) {
     const refreshJar = { sa_refresh: set.sa_refresh!.value, sa_csrf: csrf };
     const noCsrf = await app.inject({ method: "POST", url: "/refresh", headers: { cookie: cookieHeader(refreshJar) } });
     t.equal(noCsrf.statusCode, 403, "a refresh without the CSRF header is refused");
-    const badCsrf = await app.inject({ method: "POST", url: "/refresh", headers: { cookie: cookieHeader(refreshJar), "x-csrf-token": "forged" } });
+    const badCsrf = await app.inject({
+      method: "POST",
+      url: "/refresh",
+      headers: { cookie: cookieHeader(refreshJar), "x-csrf-token": "forged" },
+    });
     t.equal(badCsrf.statusCode, 403, "a mismatched CSRF header is refused");
-    const refreshed = await app.inject({ method: "POST", url: "/refresh", headers: { cookie: cookieHeader(refreshJar), "x-csrf-token": csrf } });
+    const refreshed = await app.inject({
+      method: "POST",
+      url: "/refresh",
+      headers: { cookie: cookieHeader(refreshJar), "x-csrf-token": csrf },
+    });
     t.equal(refreshed.statusCode, 200);
     const next = cookiesOf(refreshed);
     t.not(next.sa_refresh!.value, set.sa_refresh!.value, "the refresh cookie rotates");
@@ -50,7 +58,11 @@ for (const mode of MODES) {
     const jar2 = { sa_access: next.sa_access!.value, sa_csrf: next.sa_csrf!.value };
     const logoutNoCsrf = await app.inject({ method: "POST", url: "/logout", headers: { cookie: cookieHeader(jar2) } });
     t.equal(logoutNoCsrf.statusCode, 403);
-    const logout = await app.inject({ method: "POST", url: "/logout", headers: { cookie: cookieHeader(jar2), "x-csrf-token": next.sa_csrf!.value } });
+    const logout = await app.inject({
+      method: "POST",
+      url: "/logout",
+      headers: { cookie: cookieHeader(jar2), "x-csrf-token": next.sa_csrf!.value },
+    });
     t.equal(logout.statusCode, 204);
     const cleared = cookiesOf(logout);
     t.equal(cleared.sa_access?.value, "", "logout clears the access cookie");

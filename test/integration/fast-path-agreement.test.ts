@@ -60,7 +60,10 @@ function lockedPathRotatesUnchanged(c: FastPathCase): boolean {
 }
 
 t.test("the precondition list states the domain's rules", async (t) => {
-  fc.assert(fc.property(fastPathCase, (c) => fastPathApplies(c) === lockedPathRotatesUnchanged(c)), { numRuns: 20_000 });
+  fc.assert(
+    fc.property(fastPathCase, (c) => fastPathApplies(c) === lockedPathRotatesUnchanged(c)),
+    { numRuns: 20_000 },
+  );
   t.pass("20 000 random cases agree");
 });
 
@@ -72,13 +75,31 @@ async function insertCase(db: Database, c: FastPathCase): Promise<Uint8Array> {
   await db.prisma.user.create({ data: { id: userId, username: userId, usernameKey: userId, passwordHash: "x" } });
   await db.prisma.session.create({
     data: {
-      id: sessionId, userId, transport: s.transport, createdAt: at(-3_600_000), lastSeenAt: at(-60_000), idleExpiresAt: s.idleExpiresAt,
-      absoluteExpiresAt: s.absoluteExpiresAt, accessExpiresAt: at(-1), lastIp: s.lastIp, uaBrowser: s.device.browser, uaOs: s.device.os,
-      uaDevice: s.device.type, revokedAt: s.revokedAt, revokedReason: s.revokedAt ? "admin" : null,
+      id: sessionId,
+      userId,
+      transport: s.transport,
+      createdAt: at(-3_600_000),
+      lastSeenAt: at(-60_000),
+      idleExpiresAt: s.idleExpiresAt,
+      absoluteExpiresAt: s.absoluteExpiresAt,
+      accessExpiresAt: at(-1),
+      lastIp: s.lastIp,
+      uaBrowser: s.device.browser,
+      uaOs: s.device.os,
+      uaDevice: s.device.type,
+      revokedAt: s.revokedAt,
+      revokedReason: s.revokedAt ? "admin" : null,
     },
   });
   await db.prisma.refreshToken.create({
-    data: { id: randomUUID(), sessionId, tokenHash: hash, createdAt: at(-60_000), expiresAt: c.token.expiresAt, rotatedAt: c.token.rotatedAt },
+    data: {
+      id: randomUUID(),
+      sessionId,
+      tokenHash: hash,
+      createdAt: at(-60_000),
+      expiresAt: c.token.expiresAt,
+      rotatedAt: c.token.rotatedAt,
+    },
   });
   return hash;
 }

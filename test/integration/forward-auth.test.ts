@@ -39,50 +39,67 @@ for (const mode of MODES) {
       t.equal(res.headers["x-auth-claims"], undefined, "no custom claims, no header");
       t.equal(res.headers["cache-control"], "no-store");
     }
-    t.equal((await ask(ctx.app, { authorization: `Bearer ${login.access_token}` }, "GET", "/forward-auth/api/orders/7?x=1")).statusCode, 200, "Envoy: the original path after /forward-auth");
+    t.equal(
+      (await ask(ctx.app, { authorization: `Bearer ${login.access_token}` }, "GET", "/forward-auth/api/orders/7?x=1")).statusCode,
+      200,
+      "Envoy: the original path after /forward-auth",
+    );
     // Gateways forward the original Content-Type without the body: that is no error.
-    const bodiless = await ctx.app.inject({ method: "POST", url: "/forward-auth", headers: { authorization: `Bearer ${login.access_token}`, "content-type": "application/json" } });
+    const bodiless = await ctx.app.inject({
+      method: "POST",
+      url: "/forward-auth",
+      headers: { authorization: `Bearer ${login.access_token}`, "content-type": "application/json" },
+    });
     t.equal(bodiless.statusCode, 200, "a declared JSON body that is empty");
-    const odd = await ctx.app.inject({ method: "PUT", url: "/forward-auth", headers: { authorization: `Bearer ${login.access_token}`, "content-type": "text/csv" }, payload: "a,b" });
+    const odd = await ctx.app.inject({
+      method: "PUT",
+      url: "/forward-auth",
+      headers: { authorization: `Bearer ${login.access_token}`, "content-type": "text/csv" },
+      payload: "a,b",
+    });
     t.equal(odd.statusCode, 200, "a body of any type is ignored");
   });
 
-  t.test(`${mode}: no token is a bare Bearer challenge; a bad, expired, logged-out or wrong-transport token is invalid_token`, async (t) => {
-    const ctx = await testApp(t, mode);
-    const user = await ctx.createUser();
-    const login = (await ctx.login(user.username, user.password)).json();
-    const cookie = await cookieLogin(ctx);
-    const refused = async (headers: Record<string, string>, challenge: string, why: string) => {
-      const res = await ask(ctx.app, headers);
-      t.equal(res.statusCode, 401, why);
-      t.equal(res.headers["www-authenticate"], challenge, why);
-      t.equal(res.body, "", `${why}: no detail`);
-      t.equal(res.headers["x-auth-subject"], undefined, `${why}: names no one`);
-    };
-    const invalid = 'Bearer error="invalid_token"';
-    await refused({}, "Bearer", "no token");
-    await refused({ authorization: "Bearer garbage" }, invalid, "garbage");
-    await refused({ authorization: `Bearer ${login.access_token.slice(0, -4)}AAAA` }, invalid, "a tampered signature");
-    await refused({ authorization: `Bearer ${login.refresh_token}` }, invalid, "a refresh token is no access token");
-    await refused({ authorization: "Basic dXNlcjpwYXNz" }, invalid, "an Authorization header that is not Bearer");
-    await refused({ authorization: `Bearer ${"a".repeat(5000)}` }, invalid, "an oversize token");
-    await refused({ authorization: "Bearer " }, invalid, "an empty bearer token");
-    await refused({ cookie: "sa_access=%ZZ%00; sa_csrf=x" }, invalid, "a mangled cookie");
-    await refused({ cookie: cookieHeader({ sa_access: login.access_token }) }, invalid, "a bearer session's token in the cookie");
-    await refused({ authorization: `Bearer ${cookie.access}` }, invalid, "a cookie session's token in the Authorization header");
+  t.test(
+    `${mode}: no token is a bare Bearer challenge; a bad, expired, logged-out or wrong-transport token is invalid_token`,
+    async (t) => {
+      const ctx = await testApp(t, mode);
+      const user = await ctx.createUser();
+      const login = (await ctx.login(user.username, user.password)).json();
+      const cookie = await cookieLogin(ctx);
+      const refused = async (headers: Record<string, string>, challenge: string, why: string) => {
+        const res = await ask(ctx.app, headers);
+        t.equal(res.statusCode, 401, why);
+        t.equal(res.headers["www-authenticate"], challenge, why);
+        t.equal(res.body, "", `${why}: no detail`);
+        t.equal(res.headers["x-auth-subject"], undefined, `${why}: names no one`);
+      };
+      const invalid = 'Bearer error="invalid_token"';
+      await refused({}, "Bearer", "no token");
+      await refused({ authorization: "Bearer garbage" }, invalid, "garbage");
+      await refused({ authorization: `Bearer ${login.access_token.slice(0, -4)}AAAA` }, invalid, "a tampered signature");
+      await refused({ authorization: `Bearer ${login.refresh_token}` }, invalid, "a refresh token is no access token");
+      await refused({ authorization: "Basic dXNlcjpwYXNz" }, invalid, "an Authorization header that is not Bearer");
+      await refused({ authorization: `Bearer ${"a".repeat(5000)}` }, invalid, "an oversize token");
+      await refused({ authorization: "Bearer " }, invalid, "an empty bearer token");
+      await refused({ cookie: "sa_access=%ZZ%00; sa_csrf=x" }, invalid, "a mangled cookie");
+      await refused({ cookie: cookieHeader({ sa_access: login.access_token }) }, invalid, "a bearer session's token in the cookie");
+      await refused({ authorization: `Bearer ${cookie.access}` }, invalid, "a cookie session's token in the Authorization header");
 
-    await ctx.app.inject({ method: "POST", url: "/logout", headers: { authorization: `Bearer ${login.access_token}` } });
-    await refused({ authorization: `Bearer ${login.access_token}` }, invalid, "a logged-out session's token");
+      await ctx.app.inject({ method: "POST", url: "/logout", headers: { authorization: `Bearer ${login.access_token}` } });
+      await refused({ authorization: `Bearer ${login.access_token}` }, invalid, "a logged-out session's token");
 
-    ctx.clock.advance(10 * MINUTE + SECOND);
-    await refused({ cookie: cookieHeader({ sa_access: cookie.access }) }, invalid, "an expired token");
-  });
+      ctx.clock.advance(10 * MINUTE + SECOND);
+      await refused({ cookie: cookieHeader({ sa_access: cookie.access }) }, invalid, "an expired token");
+    },
+  );
 
   t.test(`${mode}: a cookie session's unsafe request needs the CSRF header and, with an Origin, the page's origin`, async (t) => {
     const ctx = await testApp(t, mode);
     const c = await cookieLogin(ctx);
     const jar = { cookie: cookieHeader({ sa_access: c.access, sa_csrf: c.csrf }) };
-    const status = async (headers: Record<string, string>, method: Method = "GET") => (await ask(ctx.app, { ...jar, ...headers }, method)).statusCode;
+    const status = async (headers: Record<string, string>, method: Method = "GET") =>
+      (await ask(ctx.app, { ...jar, ...headers }, method)).statusCode;
 
     t.equal(await status({}), 200, "a safe request needs no CSRF header");
     t.equal(await status({}, "OPTIONS"), 200, "OPTIONS is safe");
@@ -93,12 +110,30 @@ for (const mode of MODES) {
     t.equal(await status({ "x-forwarded-method": "POST", "x-csrf-token": c.csrf }), 200, "the matching CSRF header");
     t.equal(await status({ "x-original-method": "PATCH", "x-csrf-token": c.csrf }, "POST"), 200);
 
-    const forwarded = { "x-forwarded-method": "POST", "x-csrf-token": c.csrf, "x-forwarded-proto": "https", "x-forwarded-host": "app.example" };
+    const forwarded = {
+      "x-forwarded-method": "POST",
+      "x-csrf-token": c.csrf,
+      "x-forwarded-proto": "https",
+      "x-forwarded-host": "app.example",
+    };
     t.equal(await status({ ...forwarded, origin: "https://app.example" }), 200, "an Origin of the page's own origin");
     t.equal(await status({ ...forwarded, origin: "https://evil.example" }), 403, "an Origin of another site");
     t.equal(await status({ ...forwarded, origin: "null" }), 403, "an opaque Origin");
-    t.equal(await status({ "x-forwarded-method": "POST", "x-csrf-token": c.csrf, origin: "https://app.example" }), 403, "an Origin with nothing to compare it to");
-    t.equal(await status({ "x-forwarded-method": "POST", "x-csrf-token": c.csrf, "x-original-url": "https://app.example/api?x=1", origin: "https://app.example" }), 200, "the page's origin from X-Original-URL");
+    t.equal(
+      await status({ "x-forwarded-method": "POST", "x-csrf-token": c.csrf, origin: "https://app.example" }),
+      403,
+      "an Origin with nothing to compare it to",
+    );
+    t.equal(
+      await status({
+        "x-forwarded-method": "POST",
+        "x-csrf-token": c.csrf,
+        "x-original-url": "https://app.example/api?x=1",
+        origin: "https://app.example",
+      }),
+      200,
+      "the page's origin from X-Original-URL",
+    );
 
     const res = await ask(ctx.app, { ...jar, "x-forwarded-method": "POST" });
     t.equal(res.json().error, "forbidden");
@@ -126,10 +161,19 @@ t.test("the hot path reads no database when the mirror answers, and is counted i
 t.test("once a logout on one instance has answered, another instance answers 401 for its tokens, round after round", async (t) => {
   const prefix = freshRedisPrefix(t);
   const clock = new FakeClock();
-  const a = await testApp(t, "postgres", { clock, env: { REDIS_URL: redisTestUrl() }, serviceOptions: { redisKeyPrefix: prefix, background: true } });
+  const a = await testApp(t, "postgres", {
+    clock,
+    env: { REDIS_URL: redisTestUrl() },
+    serviceOptions: { redisKeyPrefix: prefix, background: true },
+  });
   const url = a.services.config.storage.databaseUrl!;
   // B polls Postgres rarely: what it knows at once came through the mirror lease and Redis.
-  const b = await testApp(t, "postgres", { clock, storage: { url }, env: { REDIS_URL: redisTestUrl() }, serviceOptions: { redisKeyPrefix: prefix, background: true, revocationPollMs: 60_000 } });
+  const b = await testApp(t, "postgres", {
+    clock,
+    storage: { url },
+    env: { REDIS_URL: redisTestUrl() },
+    serviceOptions: { redisKeyPrefix: prefix, background: true, revocationPollMs: 60_000 },
+  });
   const user = await a.createUser();
   for (let round = 0; round < 20; round++) {
     const one = (await a.login(user.username, user.password)).json();

@@ -56,7 +56,11 @@ for (const mode of MODES) {
     await inactive("a".repeat(43), "an unknown opaque token");
     await inactive(login.access_token.slice(0, -4) + "AAAA", "a forged signature");
     await inactive(login.access_token, "a bearer token the caller found in a cookie", { token_transport: "cookie" });
-    t.equal((await introspect(ctx, ctx.client, { token: login.access_token, token_transport: "header" })).body.active, true, "the matching transport is fine");
+    t.equal(
+      (await introspect(ctx, ctx.client, { token: login.access_token, token_transport: "header" })).body.active,
+      true,
+      "the matching transport is fine",
+    );
 
     ctx.clock.advance(10 * MINUTE + SECOND);
     await inactive(login.access_token, "an expired access token");
@@ -72,11 +76,24 @@ for (const mode of MODES) {
     t.same((await introspect(ctx, ctx.client, { token: one.refresh_token })).body, { active: false });
     t.equal((await introspect(ctx, ctx.client, { token: two.access_token })).body.active, true, "the other session lives on");
 
-    await ctx.app.inject({ method: "POST", url: "/logout", headers: { authorization: `Bearer ${two.access_token}` }, payload: { all: true } });
-    t.same((await introspect(ctx, ctx.client, { token: two.access_token })).body, { active: false }, "logout everywhere reaches access tokens (user entry)");
+    await ctx.app.inject({
+      method: "POST",
+      url: "/logout",
+      headers: { authorization: `Bearer ${two.access_token}` },
+      payload: { all: true },
+    });
+    t.same(
+      (await introspect(ctx, ctx.client, { token: two.access_token })).body,
+      { active: false },
+      "logout everywhere reaches access tokens (user entry)",
+    );
     ctx.clock.advance(SECOND);
     const three = (await ctx.login(ctx.user.username, ctx.user.password)).json();
-    t.equal((await introspect(ctx, ctx.client, { token: three.access_token })).body.active, true, "a later login is not caught by the user entry");
+    t.equal(
+      (await introspect(ctx, ctx.client, { token: three.access_token })).body.active,
+      true,
+      "a later login is not caught by the user entry",
+    );
   });
 
   t.test(`${mode}: a refresh token is active until rotated, and reports its session`, async (t) => {
@@ -95,7 +112,11 @@ for (const mode of MODES) {
     t.same((await introspect(ctx, ctx.client, { token: login.refresh_token, token_transport: "cookie" })).body, { active: false });
 
     const refreshed = (await ctx.app.inject({ method: "POST", url: "/refresh", payload: { refresh_token: login.refresh_token } })).json();
-    t.same((await introspect(ctx, ctx.client, { token: login.refresh_token })).body, { active: false }, "a rotated token is spent, even within the grace window");
+    t.same(
+      (await introspect(ctx, ctx.client, { token: login.refresh_token })).body,
+      { active: false },
+      "a rotated token is spent, even within the grace window",
+    );
     t.equal((await introspect(ctx, ctx.client, { token: refreshed.refresh_token })).body.active, true);
   });
 
@@ -104,13 +125,22 @@ for (const mode of MODES) {
     const login = await ctx.login(ctx.user.username, ctx.user.password, { transport: "cookie" });
     const access = login.cookies.find((c) => c.name === "sa_access")!.value;
     t.match((await introspect(ctx, ctx.client, { token: access, token_transport: "cookie" })).body, { active: true, trn: "cookie" });
-    t.same((await introspect(ctx, ctx.client, { token: access, token_transport: "header" })).body, { active: false }, "a cookie token found in a header is inactive");
+    t.same(
+      (await introspect(ctx, ctx.client, { token: access, token_transport: "header" })).body,
+      { active: false },
+      "a cookie token found in a header is inactive",
+    );
   });
 
   t.test(`${mode}: malformed introspection requests are 400`, async (t) => {
     const ctx = await setup(t, mode);
     const post = (payload: unknown) =>
-      ctx.app.inject({ method: "POST", url: "/introspect", headers: { authorization: ctx.client.basic }, payload: payload as Record<string, unknown> });
+      ctx.app.inject({
+        method: "POST",
+        url: "/introspect",
+        headers: { authorization: ctx.client.basic },
+        payload: payload as Record<string, unknown>,
+      });
     for (const [payload, why] of [
       [{}, "no token"],
       [{ token: "" }, "an empty token"],

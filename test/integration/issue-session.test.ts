@@ -18,7 +18,14 @@ for (const mode of MODES) {
     t.equal(res.statusCode, 200);
     t.equal(res.headers["cache-control"], "no-store");
     const body = res.json();
-    t.match(body, { token_type: "Bearer", expires_in: 600, refresh_expires_in: 7 * 86400, session_id: String, access_token: String, refresh_token: String });
+    t.match(body, {
+      token_type: "Bearer",
+      expires_in: 600,
+      refresh_expires_in: 7 * 86400,
+      session_id: String,
+      access_token: String,
+      refresh_token: String,
+    });
 
     const sessions = await ctx.app.inject({ url: "/sessions", headers: { authorization: `Bearer ${body.access_token}` } });
     t.equal(sessions.statusCode, 200, "the issued access token works on the user's own endpoints");
@@ -39,7 +46,13 @@ for (const mode of MODES) {
     const unknown = await issue({ subject: "00000000-0000-4000-8000-000000000000" });
     t.equal(unknown.statusCode, 404);
     t.equal(unknown.json().error, "not_found");
-    for (const bad of [{}, { subject: "not-a-uuid" }, { subject: user.id, transport: "pigeon" }, { subject: user.id, ip: "999.1.1.1" }, { subject: user.id, extra: 1 }]) {
+    for (const bad of [
+      {},
+      { subject: "not-a-uuid" },
+      { subject: user.id, transport: "pigeon" },
+      { subject: user.id, ip: "999.1.1.1" },
+      { subject: user.id, extra: 1 },
+    ]) {
       const r = await issue(bad);
       t.equal(r.statusCode, 400, JSON.stringify(bad));
     }
@@ -73,7 +86,12 @@ for (const mode of MODES) {
     const issuer = await createClient(ctx.services, ["sessions:issue"]);
     const user = await ctx.createUser();
     await ctx.services.db.prisma.user.update({ where: { id: user.id }, data: { disabled: true } });
-    const res = await ctx.app.inject({ method: "POST", url: "/sessions", headers: { authorization: issuer.basic }, payload: { subject: user.id } });
+    const res = await ctx.app.inject({
+      method: "POST",
+      url: "/sessions",
+      headers: { authorization: issuer.basic },
+      payload: { subject: user.id },
+    });
     t.equal(res.statusCode, 403);
     t.equal(res.json().error, "forbidden");
     t.equal(await ctx.services.db.prisma.session.count({ where: { userId: user.id } }), 0);
@@ -106,7 +124,10 @@ t.test("postgres: an issuance waiting for the user's lock counts the session com
   );
   const pending = ctx.services.sessions.issue(user.id, "bearer", { ip: null, userAgent: null }, { type: "login", actor: "test" });
   let done = false;
-  void pending.then(() => (done = true), () => (done = true));
+  void pending.then(
+    () => (done = true),
+    () => (done = true),
+  );
   await lockWaiters(other);
   t.equal(done, false, "the issuance waits for the user's lock");
   await other.query("COMMIT");

@@ -19,7 +19,8 @@ const admin = { authorization: basicAuth(ADMIN.id, ADMIN.secret) };
 const kidOf = (token: string) => decodeProtectedHeader(token).kid!;
 
 async function introspect(ta: TestApp, token: string, basic: string) {
-  return (await ta.app.inject({ method: "POST", url: "/introspect", headers: { authorization: basic }, payload: { token } })).json().active as boolean;
+  return (await ta.app.inject({ method: "POST", url: "/introspect", headers: { authorization: basic }, payload: { token } })).json()
+    .active as boolean;
 }
 
 for (const mode of MODES) {
@@ -40,9 +41,16 @@ for (const mode of MODES) {
     t.not(body.signing_kid, compromised);
 
     t.notOk(await introspect(ta, before.access_token, sibling.basic), "introspection: inactive at once");
-    t.equal((await ta.app.inject({ url: "/sessions", headers: { authorization: `Bearer ${before.access_token}` } })).statusCode, 401, "the service refuses it");
+    t.equal(
+      (await ta.app.inject({ url: "/sessions", headers: { authorization: `Bearer ${before.access_token}` } })).statusCode,
+      401,
+      "the service refuses it",
+    );
     const jwks = (await ta.app.inject({ url: "/.well-known/jwks.json" })).json();
-    t.notOk(jwks.keys.some((k: { kid: string }) => k.kid === compromised), "out of the JWKS");
+    t.notOk(
+      jwks.keys.some((k: { kid: string }) => k.kid === compromised),
+      "out of the JWKS",
+    );
     const list = (await ta.app.inject({ url: "/revocations", headers: { authorization: sibling.basic } })).json();
     t.match(list.entries, [{ kid: compromised, exp: Number }], "a { kid, exp } entry on the list");
     t.ok(list.entries[0].exp * 1000 >= ta.clock.now().getTime() + 10 * 60_000, "living as long as a token it signed could");
@@ -58,14 +66,22 @@ for (const mode of MODES) {
     t.equal(refreshed.statusCode, 200);
     t.equal(kidOf(refreshed.json().access_token), body.signing_kid);
 
-    t.equal((await ta.app.inject({ method: "POST", url: `/admin/keys/${compromised}/revoke`, headers: admin })).statusCode, 200, "repeating it is harmless");
+    t.equal(
+      (await ta.app.inject({ method: "POST", url: `/admin/keys/${compromised}/revoke`, headers: admin })).statusCode,
+      200,
+      "repeating it is harmless",
+    );
     t.equal((await ta.app.inject({ method: "POST", url: "/admin/keys/no-such-kid/revoke", headers: admin })).statusCode, 404);
     t.equal((await ta.app.inject({ method: "POST", url: "/admin/keys/bad%20kid/revoke", headers: admin })).statusCode, 400);
     t.equal((await ta.app.inject({ method: "POST", url: `/admin/keys/${body.signing_kid}/revoke` })).statusCode, 401);
 
     await ta.services.webhookWorker.tick();
     const events = rx.at().map((r) => JSON.parse(r.body));
-    t.match(events, [{ type: "key.revoked", data: { kid: compromised, replacement_kid: body.signing_kid, actor: `client:${ADMIN.id}` } }], "key.revoked is delivered");
+    t.match(
+      events,
+      [{ type: "key.revoked", data: { kid: compromised, replacement_kid: body.signing_kid, actor: `client:${ADMIN.id}` } }],
+      "key.revoked is delivered",
+    );
   });
 }
 
@@ -109,7 +125,11 @@ t.test("across instances and to a streaming verifier: a token of the revoked key
   // The JWKS is cached for 5 minutes (its max-age): a rejection within seconds comes from the kid entry,
   // first as a revoked token, then (after the refetch it triggers) as one of an unknown key.
   const rejected = await eventually(
-    () => verifier.verify(old.access_token, { transport: "header" }).then(() => null, (err) => (err instanceof TokenRevokedError || err instanceof TokenInvalidError ? err : null)),
+    () =>
+      verifier.verify(old.access_token, { transport: "header" }).then(
+        () => null,
+        (err) => (err instanceof TokenRevokedError || err instanceof TokenInvalidError ? err : null),
+      ),
     2_000,
   );
   t.ok(rejected, `the streaming verifier rejects the revoked key's token (${rejected?.code})`);
@@ -122,11 +142,18 @@ t.test("CLI keys:revoke", async (t) => {
   const u = await ta.createUser();
   const token = (await ta.login(u.username, u.password)).json().access_token;
   const out: string[] = [];
-  const code = await runCli(["keys:revoke", kidOf(token)], { DATABASE_URL: ta.services.config.storage.databaseUrl!, KEY_ENCRYPTION_KEY: "test-key-encryption-key-0123456789abcdef" }, { out: (l) => out.push(l), err: () => {}, stdin: async () => "" });
+  const code = await runCli(
+    ["keys:revoke", kidOf(token)],
+    { DATABASE_URL: ta.services.config.storage.databaseUrl!, KEY_ENCRYPTION_KEY: "test-key-encryption-key-0123456789abcdef" },
+    { out: (l) => out.push(l), err: () => {}, stdin: async () => "" },
+  );
   t.equal(code, 0);
   t.match(JSON.parse(out.at(-1)!), { kid: kidOf(token), revoked: true, replacement_kid: String });
   await ta.services.keys.reload();
-  t.notOk(ta.services.keys.jwks().keys.some((k) => k.kid === kidOf(token)), "the running service no longer publishes it after its reload");
+  t.notOk(
+    ta.services.keys.jwks().keys.some((k) => k.kid === kidOf(token)),
+    "the running service no longer publishes it after its reload",
+  );
   const bad = await runCli(["keys:revoke"], {}, { out: () => {}, err: () => {}, stdin: async () => "" });
   t.equal(bad, 2, "usage");
 });

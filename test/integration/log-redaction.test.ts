@@ -16,7 +16,14 @@ t.test("the secret watch catches a leak (so its silence in every other test mean
 
 t.test("redaction covers headers and token fields a handler might log by mistake", async (t) => {
   const { app, logs } = await testApp(t, "embedded");
-  app.log.info({ req: { headers: { authorization: "Bearer leaked-secret-value-123", cookie: "sa_access=leaked-cookie-value-456" } }, password: "leaked-password-789", refresh_token: "leaked-refresh-000" }, "careless");
+  app.log.info(
+    {
+      req: { headers: { authorization: "Bearer leaked-secret-value-123", cookie: "sa_access=leaked-cookie-value-456" } },
+      password: "leaked-password-789",
+      refresh_token: "leaked-refresh-000",
+    },
+    "careless",
+  );
   const joined = logs.join("");
   for (const secret of ["leaked-secret-value-123", "leaked-cookie-value-456", "leaked-password-789", "leaked-refresh-000"]) {
     t.notOk(joined.includes(secret), `${secret} is redacted`);

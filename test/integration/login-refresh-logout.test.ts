@@ -71,7 +71,12 @@ for (const mode of MODES) {
     t.same(wrong.json(), unknown.json(), "unknown user and wrong password answer alike");
     t.equal(wrong.json().error, "invalid_grant");
 
-    const malformed = await app.inject({ method: "POST", url: "/login", headers: { "content-type": "application/json" }, payload: "{not json" });
+    const malformed = await app.inject({
+      method: "POST",
+      url: "/login",
+      headers: { "content-type": "application/json" },
+      payload: "{not json",
+    });
     t.equal(malformed.statusCode, 400);
     t.same(malformed.json(), { error: "invalid_request", error_description: "the body is not valid JSON" });
 

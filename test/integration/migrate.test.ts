@@ -31,8 +31,7 @@ interface Row {
   applied_steps_count: number;
 }
 
-const rowsOf = (db: Database) =>
-  db.prisma.$queryRawUnsafe<Row[]>("SELECT * FROM _prisma_migrations ORDER BY migration_name, started_at");
+const rowsOf = (db: Database) => db.prisma.$queryRawUnsafe<Row[]>("SELECT * FROM _prisma_migrations ORDER BY migration_name, started_at");
 
 /** A private copy of prisma/migrations that a test may edit. */
 async function migrationsCopy(t: Teardown): Promise<string> {
@@ -59,9 +58,15 @@ function common(t: Test, open: (t: Teardown) => Promise<Database>) {
     const logged: string[] = [];
     const { applied } = await migrate(db, { log: (m) => logged.push(m) });
     t.strictSame(applied, expected);
-    t.ok(logged.some((m) => m.includes(expected[0]!)), "logs what it applies");
+    t.ok(
+      logged.some((m) => m.includes(expected[0]!)),
+      "logs what it applies",
+    );
     const rows = await rowsOf(db);
-    t.strictSame(rows.map((r) => r.migration_name), expected);
+    t.strictSame(
+      rows.map((r) => r.migration_name),
+      expected,
+    );
     for (const row of rows) {
       const file = await readFile(join(DEFAULT_MIGRATIONS_DIR, row.migration_name, "migration.sql"));
       t.equal(row.checksum, createHash("sha256").update(file).digest("hex"), "checksum is sha256 of the file");
@@ -143,7 +148,10 @@ t.test("postgres", async (t) => {
     t.teardown(() => other.close());
     const results = await Promise.all([migrate(db), migrate(other), migrate(db), migrate(other)]);
     t.strictSame(results.flatMap((r) => r.applied).sort(), expected);
-    t.strictSame((await rowsOf(db)).map((r) => r.migration_name), expected);
+    t.strictSame(
+      (await rowsOf(db)).map((r) => r.migration_name),
+      expected,
+    );
   });
 
   t.test("advisory locks exclude other sessions, and share Prisma Migrate's key", async (t) => {
@@ -183,8 +191,7 @@ t.test("postgres", async (t) => {
     const probe = new pg.Client({ connectionString: url });
     await probe.connect();
     t.teardown(() => probe.end());
-    const tryPrismaLock = async () =>
-      (await probe.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(72707369) AS ok")).rows[0]?.ok;
+    const tryPrismaLock = async () => (await probe.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(72707369) AS ok")).rows[0]?.ok;
     await db.withAdvisoryLock(PRISMA_MIGRATE_LOCK, async () => t.equal(await tryPrismaLock(), false));
     t.equal(await tryPrismaLock(), true, "and it is released afterwards");
   });
@@ -207,7 +214,11 @@ t.test("embedded", async (t) => {
     t.equal((await stat(dataDir)).mode & 0o777, 0o700);
     await t.rejects(openDatabase({ dataDir }), /already open/, "a folder opens once");
     const results = await Promise.all([migrate(db), migrate(db)]);
-    t.strictSame(results.flatMap((r) => r.applied), expected, "concurrent runs apply once");
+    t.strictSame(
+      results.flatMap((r) => r.applied),
+      expected,
+      "concurrent runs apply once",
+    );
     await db.prisma.user.create({ data: { id: randomUUID(), username: "Ada", usernameKey: "ada", passwordHash: "x" } });
     await db.close();
     // The folder is claimed per process; a claim outlives only a live process.

@@ -8,7 +8,12 @@ import { testApp } from "../fixtures/app.js";
 import { createClient } from "../fixtures/service-client.js";
 
 /** Validates answers of the main flows against the response schemas in openapi.yaml. */
-const doc = parse(readFileSync(OPENAPI_PATH, "utf8")) as { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> } | { $ref: string }> }>> };
+const doc = parse(readFileSync(OPENAPI_PATH, "utf8")) as {
+  paths: Record<
+    string,
+    Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> } | { $ref: string }> }>
+  >;
+};
 const ajv = new Ajv({ strict: false, allErrors: true });
 addFormats.default(ajv);
 ajv.addSchema({ ...doc, $id: "openapi" } as object);
@@ -18,7 +23,8 @@ function check(t: Test, method: string, path: string, res: { statusCode: number;
   t.ok(response, `${method.toUpperCase()} ${path} documents ${res.statusCode}`);
   if (response && "$ref" in response) {
     const name = response.$ref.split("/").pop()!;
-    response = (doc as unknown as { components: { responses: Record<string, { content?: Record<string, { schema: unknown }> }> } }).components.responses[name];
+    response = (doc as unknown as { components: { responses: Record<string, { content?: Record<string, { schema: unknown }> }> } })
+      .components.responses[name];
   }
   const schema = response && !("$ref" in response) ? response.content?.["application/json"]?.schema : undefined;
   if (!schema) return;
@@ -27,10 +33,11 @@ function check(t: Test, method: string, path: string, res: { statusCode: number;
   t.ok(ok, `${method.toUpperCase()} ${path} ${res.statusCode} matches its schema ${ok ? "" : ajv.errorsText(inline.errors)}`);
 }
 
-
 t.test("the main flows answer as openapi.yaml says", async (t) => {
   const ADMIN = { id: "oas-admin", secret: "oas-admin-secret-0123456789" };
-  const { app, services, createUser, login } = await testApp(t, "postgres", { env: { ADMIN_CLIENT_ID: ADMIN.id, ADMIN_CLIENT_SECRET: ADMIN.secret } });
+  const { app, services, createUser, login } = await testApp(t, "postgres", {
+    env: { ADMIN_CLIENT_ID: ADMIN.id, ADMIN_CLIENT_SECRET: ADMIN.secret },
+  });
   const admin = { authorization: `Basic ${Buffer.from(`${ADMIN.id}:${ADMIN.secret}`).toString("base64")}` };
   const user = await createUser();
   const sibling = await createClient(services, ["introspect", "revoke", "revocations:read"]);
@@ -43,8 +50,19 @@ t.test("the main flows answer as openapi.yaml says", async (t) => {
   check(t, "get", "/sessions", await app.inject({ url: "/sessions", headers: bearer }));
   const refreshed = await app.inject({ method: "POST", url: "/refresh", payload: { refresh_token: tokens.refresh_token } });
   check(t, "post", "/refresh", refreshed);
-  check(t, "post", "/introspect", await app.inject({ method: "POST", url: "/introspect", headers: { authorization: sibling.basic }, payload: { token: refreshed.json().access_token } }));
-  for (const headers of [bearer, {}, { authorization: "Bearer forged" }]) check(t, "get", "/forward-auth", await app.inject({ url: "/forward-auth", headers }));
+  check(
+    t,
+    "post",
+    "/introspect",
+    await app.inject({
+      method: "POST",
+      url: "/introspect",
+      headers: { authorization: sibling.basic },
+      payload: { token: refreshed.json().access_token },
+    }),
+  );
+  for (const headers of [bearer, {}, { authorization: "Bearer forged" }])
+    check(t, "get", "/forward-auth", await app.inject({ url: "/forward-auth", headers }));
   check(t, "get", "/revocations", await app.inject({ url: "/revocations", headers: { authorization: sibling.basic } }));
   check(t, "get", "/.well-known/jwks.json", await app.inject({ url: "/.well-known/jwks.json" }));
   check(t, "get", "/.well-known/oauth-authorization-server", await app.inject({ url: "/.well-known/oauth-authorization-server" }));

@@ -70,11 +70,36 @@ async function statementsOfTheHotPath(): Promise<Array<{ what: string; statement
       now,
       maxLive: 10,
       session: {
-        id: sessionId, userId, transport: "bearer", createdAt: now, lastSeenAt: now, idleExpiresAt: later, absoluteExpiresAt: later,
-        accessExpiresAt: later, createdIp: "127.0.0.1", lastIp: "127.0.0.1", userAgent: "ua", device, deviceFlagged: false,
-        deviceScore: 0, revokedAt: null, revokedReason: null, revokedBy: null,
+        id: sessionId,
+        userId,
+        transport: "bearer",
+        createdAt: now,
+        lastSeenAt: now,
+        idleExpiresAt: later,
+        absoluteExpiresAt: later,
+        accessExpiresAt: later,
+        createdIp: "127.0.0.1",
+        lastIp: "127.0.0.1",
+        userAgent: "ua",
+        device,
+        deviceFlagged: false,
+        deviceScore: 0,
+        revokedAt: null,
+        revokedReason: null,
+        revokedBy: null,
       },
-      refreshToken: { id: randomUUID(), sessionId, parentId: null, createdAt: now, expiresAt: later, rotatedAt: null, successorSealed: null, ip: null, userAgent: null, hash: randomBytes(32) },
+      refreshToken: {
+        id: randomUUID(),
+        sessionId,
+        parentId: null,
+        createdAt: now,
+        expiresAt: later,
+        rotatedAt: null,
+        successorSealed: null,
+        ip: null,
+        userAgent: null,
+        hash: randomBytes(32),
+      },
       audit: { ...audit, type: "login" },
     }),
   );
@@ -92,7 +117,8 @@ t.test("the hot statements' generic plans on an empty database use the right ind
   t.same([...new Set(statements.map((s) => s.what))], ["rotation", "user lock", "issuance"], "every hot statement was captured");
   for (const [i, { what, statement }] of statements.entries()) {
     await client.query(`PREPARE hot_${i} AS ${statement.text}`);
-    const rows = (await client.query<{ "QUERY PLAN": string }>(`EXPLAIN EXECUTE hot_${i}(${statement.values.map(literal).join(", ")})`)).rows;
+    const rows = (await client.query<{ "QUERY PLAN": string }>(`EXPLAIN EXECUTE hot_${i}(${statement.values.map(literal).join(", ")})`))
+      .rows;
     const plan = rows.map((r) => r["QUERY PLAN"]).join("\n");
     t.notMatch(plan, /Seq Scan on (sessions|refresh_tokens|users)\b/, `${what}: no sequential scan of a growing table`);
     t.notMatch(plan, /sessions_revoked_at_idx/, `${what}: the revoked-sessions index (cleanup's) is not used`);

@@ -278,5 +278,8 @@ t.test("the Lua scripts and the TypeScript rules agree on a random history", asy
     }
   }
   for (let i = 1; i < runs.length; i++) t.same(runs[i]!.trace, runs[0]!.trace, `${backends[i]!.name} agrees with ${backends[0]!.name}`);
-  t.ok(runs[0]!.trace.some((x) => typeof x === "number" && x > 1), "the history reached real blocks");
+  t.ok(
+    runs[0]!.trace.some((x) => typeof x === "number" && x > 1),
+    "the history reached real blocks",
+  );
 });

@@ -21,7 +21,11 @@ interface Cluster {
   redis?: RedisTarget;
 }
 
-async function instance(t: Teardown, cluster: Cluster, opts: { redisUrl?: string; background?: boolean; pollMs?: number; leaseMs?: number } = {}): Promise<TestApp> {
+async function instance(
+  t: Teardown,
+  cluster: Cluster,
+  opts: { redisUrl?: string; background?: boolean; pollMs?: number; leaseMs?: number } = {},
+): Promise<TestApp> {
   const app = await testApp(t, "postgres", {
     clock: cluster.clock,
     ...(cluster.url ? { storage: { url: cluster.url } } : {}),
@@ -68,45 +72,50 @@ const redisTarget = () => {
   return { host: u.hostname, port: Number(u.port || 6379) };
 };
 
-for (const topology of TOPOLOGIES) t.test(`logout on one instance is seen by introspection on another at once, through Redis (${topology})`, async (t) => {
-  const target = await sharedRedis(topology);
-  const c: Cluster = { prefix: topologyPrefix(t, target), clock: new FakeClock(), redis: target };
-  // B polls Postgres rarely, so what it learns in the first second came by pub/sub.
-  const a = await instance(t, c);
-  const b = await instance(t, c, { pollMs: 60_000 });
-  const client = await createClient(a.services, ["introspect"]);
-  const user = await a.createUser();
-  const redis = target.client(t);
-  await eventually(async () => (await leased(a)) && (await leased(b)), 5_000);
-  t.pass("both instances hold a mirror lease: fences came back through the subscription");
-  const login = (await a.login(user.username, user.password)).json();
-  const other = (await a.login(user.username, user.password)).json();
-  t.equal(await active(b, client, login.access_token), true);
+for (const topology of TOPOLOGIES)
+  t.test(`logout on one instance is seen by introspection on another at once, through Redis (${topology})`, async (t) => {
+    const target = await sharedRedis(topology);
+    const c: Cluster = { prefix: topologyPrefix(t, target), clock: new FakeClock(), redis: target };
+    // B polls Postgres rarely, so what it learns in the first second came by pub/sub.
+    const a = await instance(t, c);
+    const b = await instance(t, c, { pollMs: 60_000 });
+    const client = await createClient(a.services, ["introspect"]);
+    const user = await a.createUser();
+    const redis = target.client(t);
+    await eventually(async () => (await leased(a)) && (await leased(b)), 5_000);
+    t.pass("both instances hold a mirror lease: fences came back through the subscription");
+    const login = (await a.login(user.username, user.password)).json();
+    const other = (await a.login(user.username, user.password)).json();
+    t.equal(await active(b, client, login.access_token), true);
 
-  t.equal((await logout(a, login.access_token)).statusCode, 204);
-  const reads = countSessionReads(b);
-  t.equal(await active(b, client, login.access_token), false, "B answers inactive immediately after A's logout answered");
-  t.equal(await active(b, client, other.access_token), true);
-  t.equal(reads(), 0, "mirror and Redis answered: no Postgres read on the hot path");
+    t.equal((await logout(a, login.access_token)).statusCode, 204);
+    const reads = countSessionReads(b);
+    t.equal(await active(b, client, login.access_token), false, "B answers inactive immediately after A's logout answered");
+    t.equal(await active(b, client, other.access_token), true);
+    t.equal(reads(), 0, "mirror and Redis answered: no Postgres read on the hot path");
 
-  const key = `${c.prefix}rev:sid:${login.session_id}`;
-  const [value, ttl] = await Promise.all([redis.get(key), redis.pttl(key)]);
-  const exp = JSON.parse(Buffer.from(login.access_token.split(".")[1], "base64url").toString()).exp;
-  // Rounded up to the second: never shorter than the newest token's life.
-  t.ok(Number(value) === exp || Number(value) === exp + 1, "the sid key holds the exp of the session's newest access token");
-  t.ok(ttl > 590_000 && ttl <= 600_000, `its TTL is the token's remaining lifetime (${ttl} ms)`);
-  const row = await a.services.db.prisma.revocation.findFirst({ where: { subject: login.session_id } });
-  t.not(row?.publishedAt, null, "the outbox row is marked published");
+    const key = `${c.prefix}rev:sid:${login.session_id}`;
+    const [value, ttl] = await Promise.all([redis.get(key), redis.pttl(key)]);
+    const exp = JSON.parse(Buffer.from(login.access_token.split(".")[1], "base64url").toString()).exp;
+    // Rounded up to the second: never shorter than the newest token's life.
+    t.ok(Number(value) === exp || Number(value) === exp + 1, "the sid key holds the exp of the session's newest access token");
+    t.ok(ttl > 590_000 && ttl <= 600_000, `its TTL is the token's remaining lifetime (${ttl} ms)`);
+    const row = await a.services.db.prisma.revocation.findFirst({ where: { subject: login.session_id } });
+    t.not(row?.publishedAt, null, "the outbox row is marked published");
 
-  await eventually(() => b.services.revocationList.isRevoked(login.session_id, user.id, 0, c.clock.now().getTime()), 1_000);
-  t.pass("B's mirror learned it by pub/sub within a second");
+    await eventually(() => b.services.revocationList.isRevoked(login.session_id, user.id, 0, c.clock.now().getTime()), 1_000);
+    t.pass("B's mirror learned it by pub/sub within a second");
 
-  t.equal((await logout(a, other.access_token, true)).statusCode, 204);
-  t.equal(await active(b, client, other.access_token), false, "logout everywhere is one user entry");
-  const notBefore = await redis.get(`${c.prefix}rev:sub:${user.id}`);
-  t.equal(Number(notBefore), Math.ceil(c.clock.now().getTime() / 1000), "the sub key holds not_before");
-  t.match(await a.services.readiness(), { ready: true, redis: "ok", redis_topology: { mode: topology } }, "/readyz names the topology in use");
-});
+    t.equal((await logout(a, other.access_token, true)).statusCode, 204);
+    t.equal(await active(b, client, other.access_token), false, "logout everywhere is one user entry");
+    const notBefore = await redis.get(`${c.prefix}rev:sub:${user.id}`);
+    t.equal(Number(notBefore), Math.ceil(c.clock.now().getTime() / 1000), "the sub key holds not_before");
+    t.match(
+      await a.services.readiness(),
+      { ready: true, redis: "ok", redis_topology: { mode: topology } },
+      "/readyz names the topology in use",
+    );
+  });
 
 t.test("without Redis at start, revocations succeed in Postgres and are replayed when it comes back", async (t) => {
   const c = cluster(t);
@@ -127,7 +136,10 @@ t.test("without Redis at start, revocations succeed in Postgres and are replayed
   t.equal(await redis.exists(`${c.prefix}rev:sid:${login.session_id}`), 0);
 
   await proxy.heal();
-  await eventually(async () => (await a.services.db.prisma.revocation.findUniqueOrThrow({ where: { id: row.id } })).publishedAt !== null, 10_000);
+  await eventually(
+    async () => (await a.services.db.prisma.revocation.findUniqueOrThrow({ where: { id: row.id } })).publishedAt !== null,
+    10_000,
+  );
   t.pass("the outbox drained once Redis was reachable");
   t.equal(await redis.exists(`${c.prefix}rev:sid:${login.session_id}`), 1, "the key is in Redis");
   t.ok((await redis.pttl(`${c.prefix}rev:sid:${login.session_id}`)) > 0, "with a TTL");

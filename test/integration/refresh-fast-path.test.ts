@@ -17,9 +17,22 @@ import { freshPostgres, type Teardown } from "../fixtures/database.js";
 const UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
 const FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 
-const refresh = (app: TestApp["app"], token: string, headers: Record<string, string> = { "user-agent": UA }, remoteAddress?: string): Promise<LightMyRequestResponse> =>
+const refresh = (
+  app: TestApp["app"],
+  token: string,
+  headers: Record<string, string> = { "user-agent": UA },
+  remoteAddress?: string,
+): Promise<LightMyRequestResponse> =>
   // A promise, not inject()'s lazy chain: the request starts at once.
-  Promise.resolve(app.inject({ method: "POST", url: "/refresh", payload: { refresh_token: token }, headers, ...(remoteAddress ? { remoteAddress } : {}) }));
+  Promise.resolve(
+    app.inject({
+      method: "POST",
+      url: "/refresh",
+      payload: { refresh_token: token },
+      headers,
+      ...(remoteAddress ? { remoteAddress } : {}),
+    }),
+  );
 
 /** Records whether each attempt of the one-statement rotation rotated. */
 function spyRotations(ctx: TestApp): boolean[] {
@@ -41,7 +54,14 @@ const metric = async (ctx: TestApp, name: string): Promise<number> => {
 };
 
 /** A promise's state without waiting for it. */
-const settled = async (p: Promise<unknown>) => Promise.race([p.then(() => true, () => true), new Promise((r) => setTimeout(() => r(false), 0))]);
+const settled = async (p: Promise<unknown>) =>
+  Promise.race([
+    p.then(
+      () => true,
+      () => true,
+    ),
+    new Promise((r) => setTimeout(() => r(false), 0)),
+  ]);
 
 for (const mode of MODES) {
   t.test(`${mode}: a revoked session's token: the statement writes nothing, 401, the token not burnt`, async (t) => {
@@ -59,7 +79,11 @@ for (const mode of MODES) {
     const chain = await ctx.services.db.prisma.refreshToken.findMany({ where: { sessionId: first.session_id } });
     t.equal(chain.length, 1, "no successor row");
     t.equal(chain[0]!.rotatedAt, null, "the claim did not happen");
-    t.equal(await ctx.services.db.prisma.auditEvent.count({ where: { sessionId: first.session_id, type: "refresh" } }), 0, "no refresh audited");
+    t.equal(
+      await ctx.services.db.prisma.auditEvent.count({ where: { sessionId: first.session_id, type: "refresh" } }),
+      0,
+      "no refresh audited",
+    );
     t.equal(await metric(ctx, "session_authority_refreshes_total"), 0, "no refresh counted");
   });
 
@@ -70,13 +94,21 @@ for (const mode of MODES) {
     const rotations = spyRotations(ctx);
     const answers = await Promise.all(Array.from({ length: 5 }, () => refresh(ctx.app, first.refresh_token)));
 
-    t.same(answers.map((a) => a.statusCode), [200, 200, 200, 200, 200], "every retry within the grace window succeeds");
+    t.same(
+      answers.map((a) => a.statusCode),
+      [200, 200, 200, 200, 200],
+      "every retry within the grace window succeeds",
+    );
     t.equal(new Set(answers.map((a) => a.json().refresh_token)).size, 1, "one successor: one chain, no fork");
     t.equal(rotations.filter(Boolean).length, 1, "exactly one statement rotated");
     const chain = await ctx.services.db.prisma.refreshToken.findMany({ where: { sessionId: first.session_id } });
     t.equal(chain.length, 2, "exactly one successor row");
     t.equal(chain.filter((r) => r.rotatedAt === null).length, 1, "one live token");
-    t.equal(await ctx.services.db.prisma.auditEvent.count({ where: { sessionId: first.session_id, type: "refresh" } }), 1, "one rotation audited");
+    t.equal(
+      await ctx.services.db.prisma.auditEvent.count({ where: { sessionId: first.session_id, type: "refresh" } }),
+      1,
+      "one rotation audited",
+    );
     t.equal(await metric(ctx, "session_authority_refreshes_total"), 1, "one rotation counted");
     t.equal((await refresh(ctx.app, answers[0]!.json().refresh_token)).statusCode, 200, "the chain goes on");
   });
@@ -113,16 +145,22 @@ for (const mode of MODES) {
       const { id, ...session } = await prisma.session.findUniqueOrThrow({ where: { id: sessionId } });
       const [parent, child, ...rest] = await prisma.refreshToken.findMany({ where: { sessionId }, orderBy: { createdAt: "asc" } });
       t.equal(rest.length, 0);
-      t.equal(openSuccessor(presented, parent!.id, parent!.successorSealed!), successor, "the parent's sealed successor opens to the answer's token");
+      t.equal(
+        openSuccessor(presented, parent!.id, parent!.successorSealed!),
+        successor,
+        "the parent's sealed successor opens to the answer's token",
+      );
       t.equal(child!.parentId, parent!.id);
       const strip = (r: typeof parent) => {
         const { id: _id, sessionId: _s, tokenHash: _h, parentId: _p, successorSealed, ...rest } = r!;
         return { ...rest, sealed: successorSealed !== null };
       };
-      const audit = (await prisma.auditEvent.findMany({ where: { sessionId, type: "refresh" } })).map(({ id: _id, sessionId: _s, detail, ...e }) => {
-        t.same(detail, { token_id: parent!.id });
-        return e;
-      });
+      const audit = (await prisma.auditEvent.findMany({ where: { sessionId, type: "refresh" } })).map(
+        ({ id: _id, sessionId: _s, detail, ...e }) => {
+          t.same(detail, { token_id: parent!.id });
+          return e;
+        },
+      );
       return { session, parent: strip(parent), child: strip(child), audit };
     };
     const a = await rowsOf(directSession.session_id, directSession.refresh_token, direct.json().refresh_token);
@@ -131,7 +169,11 @@ for (const mode of MODES) {
     t.equal(a.audit.length, 1);
     t.equal(a.session.userAgent, UA);
     t.equal(a.session.uaBrowser, "Chrome");
-    t.equal(a.session.idleExpiresAt.getTime(), ctx.clock.now().getTime() + 7 * 86_400 * SECOND, "the idle expiry slid to now + REFRESH_TOKEN_TTL");
+    t.equal(
+      a.session.idleExpiresAt.getTime(),
+      ctx.clock.now().getTime() + 7 * 86_400 * SECOND,
+      "the idle expiry slid to now + REFRESH_TOKEN_TTL",
+    );
   });
 
   t.test(`${mode}: refreshes racing a logout: no 5xx, no token after the revocation refreshes, one chain`, async (t) => {
@@ -141,9 +183,17 @@ for (const mode of MODES) {
     const logout = ctx.app.inject({ method: "POST", url: "/logout", headers: { authorization: `Bearer ${first.access_token}` } });
     const results = await Promise.all([...Array.from({ length: 20 }, () => refresh(ctx.app, first.refresh_token)), logout]);
     const statuses = results.map((r) => r.statusCode);
-    t.notOk(statuses.some((s) => s >= 500), `no 5xx (${statuses.join(",")})`);
+    t.notOk(
+      statuses.some((s) => s >= 500),
+      `no 5xx (${statuses.join(",")})`,
+    );
     t.equal(statuses.at(-1), 204, "the logout answered");
-    const successors = new Set(results.slice(0, -1).filter((r) => r.statusCode === 200).map((r) => r.json().refresh_token as string));
+    const successors = new Set(
+      results
+        .slice(0, -1)
+        .filter((r) => r.statusCode === 200)
+        .map((r) => r.json().refresh_token as string),
+    );
     t.ok(successors.size <= 1, "at most one successor was handed out");
     const chain = await ctx.services.db.prisma.refreshToken.findMany({ where: { sessionId: first.session_id } });
     t.ok(chain.length <= 2, "at most one successor row");
@@ -183,12 +233,16 @@ for (const mode of MODES) {
       const row = await prisma.session.findUniqueOrThrow({ where: { id: session.session_id } });
       if (unchanged) {
         t.equal(res.statusCode, 200, `${c.what}: rotated`);
-        t.equal(row.userAgent, (c.ua || storedUa) || null, `${c.what}: a missing user agent keeps the stored one`);
-        t.equal(row.uaBrowser, parseUserAgent((c.ua || storedUa) || null).browser, `${c.what}: the device follows the user agent`);
+        t.equal(row.userAgent, c.ua || storedUa || null, `${c.what}: a missing user agent keeps the stored one`);
+        t.equal(row.uaBrowser, parseUserAgent(c.ua || storedUa || null).browser, `${c.what}: the device follows the user agent`);
         t.equal(row.lastIp, c.ip ?? "127.0.0.1", `${c.what}: the IP is the request's`);
       } else {
         // Default policy: another IP flags and rotates, another browser revokes; both under the lock, with their audit.
-        t.equal(await prisma.auditEvent.count({ where: { sessionId: session.session_id, type: "device_change" } }), 1, `${c.what}: the change is audited`);
+        t.equal(
+          await prisma.auditEvent.count({ where: { sessionId: session.session_id, type: "device_change" } }),
+          1,
+          `${c.what}: the change is audited`,
+        );
       }
     }
   });
@@ -231,7 +285,9 @@ t.test("postgres: a revocation holding the session's lock when the rotation arri
   const { ctx, first, other } = await sessionAndSecondConnection(t);
 
   await other.query("BEGIN");
-  await other.query("UPDATE sessions SET revoked_at = now(), revoked_reason = 'admin', revoked_by = 'test' WHERE id = $1", [first.session_id]);
+  await other.query("UPDATE sessions SET revoked_at = now(), revoked_reason = 'admin', revoked_by = 'test' WHERE id = $1", [
+    first.session_id,
+  ]);
   const pending = refresh(ctx.app, first.refresh_token);
   await lockWaiters(other);
   t.equal(await settled(pending), false, "the rotation waits for the session's lock");

@@ -13,7 +13,10 @@ for (const mode of MODES) {
 
     const results = await Promise.all(Array.from({ length: 50 }, () => refresh(app, first.refresh_token)));
     const statuses = results.map((r) => r.statusCode);
-    t.notOk(statuses.some((s) => s >= 500), "no 5xx");
+    t.notOk(
+      statuses.some((s) => s >= 500),
+      "no 5xx",
+    );
     t.same([...new Set(statuses)], [200], "every concurrent refresh within the grace window succeeds");
     const successors = new Set(results.map((r) => r.json().refresh_token));
     t.equal(successors.size, 1, "every success carries the same successor");
@@ -94,7 +97,9 @@ for (const mode of MODES) {
   });
 
   t.test(`${mode}: an access token never outlives the session's idle expiry, a grace replay's neither`, async (t) => {
-    const { app, clock, createUser, login } = await testApp(t, mode, { env: { REFRESH_TOKEN_TTL: "1h", ACCESS_TOKEN_TTL: "1h", REFRESH_REUSE_GRACE: "10s" } });
+    const { app, clock, createUser, login } = await testApp(t, mode, {
+      env: { REFRESH_TOKEN_TTL: "1h", ACCESS_TOKEN_TTL: "1h", REFRESH_REUSE_GRACE: "10s" },
+    });
     const user = await createUser();
     const first = (await login(user.username, user.password)).json();
     clock.advance(10 * 60 * SECOND);

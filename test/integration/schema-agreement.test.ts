@@ -11,8 +11,15 @@ import type { Database } from "../../src/storage/database.js";
 import type { Teardown } from "../fixtures/database.js";
 import { freshEmbedded, freshPostgres } from "../fixtures/database.js";
 
-interface RuntimeField { name: string; kind: string; type: string; dbName?: string | null }
-interface RuntimeDataModel { models: Record<string, { dbName: string | null; fields: RuntimeField[] }> }
+interface RuntimeField {
+  name: string;
+  kind: string;
+  type: string;
+  dbName?: string | null;
+}
+interface RuntimeDataModel {
+  models: Record<string, { dbName: string | null; fields: RuntimeField[] }>;
+}
 
 /** What the runtime data model leaves out, read from the schema text. */
 interface Syntax {
@@ -36,8 +43,12 @@ for (const [, model, body] of schemaText.matchAll(/^model\s+(\w+)\s*\{([\s\S]*?)
     const native = /@db\.(\w+)(?:\(([^)]*)\))?/.exec(attrs);
     const fk = /fields:\s*\[(\w+)\],\s*references:\s*\[(\w+)\]/.exec(attrs);
     fields.set(name!, {
-      list: !!list, optional: !!optional, native: native?.[1], args: native?.[2],
-      hasDefault: attrs.includes("@default("), id: /@id\b/.test(attrs),
+      list: !!list,
+      optional: !!optional,
+      native: native?.[1],
+      args: native?.[2],
+      hasDefault: attrs.includes("@default("),
+      id: /@id\b/.test(attrs),
       ...(fk && { relation: { model: type!, field: fk[1]!, references: fk[2]!, onDelete: /onDelete:\s*(\w+)/.exec(attrs)?.[1] } }),
     });
   }
@@ -51,7 +62,11 @@ function expectedType(type: string, s: Syntax): string {
   const mod = s.args ? `(${s.args})` : "";
   const strings: Record<string, string> = { undefined: "text", Text: "text", Uuid: "uuid", VarChar: `character varying${mod}` };
   const types: Record<string, string | undefined> = {
-    String: strings[String(s.native)], Boolean: "boolean", Int: "integer", BigInt: "bigint", Bytes: "bytea",
+    String: strings[String(s.native)],
+    Boolean: "boolean",
+    Int: "integer",
+    BigInt: "bigint",
+    Bytes: "bytea",
     Json: s.native === "Json" ? "json" : "jsonb",
     DateTime: s.native === "Timestamptz" ? `timestamp${mod} with time zone` : s.native ? undefined : "timestamp(3) without time zone",
   };
@@ -79,7 +94,13 @@ async function catalogAgrees(t: Test, db: Database) {
       WHERE c.table_schema = current_schema() AND c.table_name <> '_prisma_migrations'`,
   );
   const tables = [...new Set(cols.map((c) => c.table_name))].sort();
-  t.strictSame(tables, Object.values(dm.models).map((m) => m.dbName).sort(), "one table per model, no others");
+  t.strictSame(
+    tables,
+    Object.values(dm.models)
+      .map((m) => m.dbName)
+      .sort(),
+    "one table per model, no others",
+  );
   const fks: string[] = [];
   for (const [name, model] of Object.entries(dm.models)) {
     const syntax = schema.get(name)!;
@@ -125,9 +146,7 @@ async function catalogAgrees(t: Test, db: Database) {
   t.strictSame(indexes.map((i) => i.name).sort(), named, "indexes match the schema's");
   // Partial indexes (previewFeatures partialIndexes, `where: raw("...")`) against the real predicates;
   // every other index must have none. Postgres prints a predicate in parentheses.
-  const predicates = new Map(
-    [...schemaText.matchAll(/map:\s*"([^"]+)"[^\n]*?where:\s*raw\("([^"]+)"\)/g)].map((m) => [m[1]!, m[2]!]),
-  );
+  const predicates = new Map([...schemaText.matchAll(/map:\s*"([^"]+)"[^\n]*?where:\s*raw\("([^"]+)"\)/g)].map((m) => [m[1]!, m[2]!]));
   t.ok(predicates.size > 0, "the schema declares a partial index");
   const real = await db.prisma.$queryRawUnsafe<{ name: string; predicate: string | null }[]>(
     `SELECT c.relname::text AS name, pg_get_expr(i.indpred, i.indrelid) AS predicate
@@ -145,14 +164,22 @@ function sample(type: string, s: Syntax): unknown {
   const n = () => randomBytes(2).readUInt16BE();
   const one = (): unknown => {
     switch (type) {
-      case "String": return s.native === "Uuid" ? randomUUID() : (randomBytes(8).toString("hex") + "é".repeat(512)).slice(0, Number(s.args ?? 40));
-      case "Boolean": return true;
-      case "Int": return 1_000_000 + n();
-      case "BigInt": return 2n ** 53n + BigInt(n());
-      case "DateTime": return new Date(Date.UTC(2031, 1, 2, 3, 4, 5, 678) + n() * 1000);
-      case "Bytes": return new Uint8Array(randomBytes(32));
-      case "Json": return { nested: { list: [1, "two", true, null] }, text: "é" };
-      default: throw new Error(`no sample value for ${type}: extend sample()`);
+      case "String":
+        return s.native === "Uuid" ? randomUUID() : (randomBytes(8).toString("hex") + "é".repeat(512)).slice(0, Number(s.args ?? 40));
+      case "Boolean":
+        return true;
+      case "Int":
+        return 1_000_000 + n();
+      case "BigInt":
+        return 2n ** 53n + BigInt(n());
+      case "DateTime":
+        return new Date(Date.UTC(2031, 1, 2, 3, 4, 5, 678) + n() * 1000);
+      case "Bytes":
+        return new Uint8Array(randomBytes(32));
+      case "Json":
+        return { nested: { list: [1, "two", true, null] }, text: "é" };
+      default:
+        throw new Error(`no sample value for ${type}: extend sample()`);
     }
   };
   return s.list ? [one(), one()] : one();
@@ -174,7 +201,8 @@ async function roundTrips(t: Test, db: Database) {
   const pending = Object.keys(dm.models);
   while (pending.length > 0) {
     // Create each model after the ones its foreign keys point at.
-    const ready = (n: string) => [...schema.get(n)!.values()].every((s) => !s.relation || s.relation.model === n || created.has(s.relation.model));
+    const ready = (n: string) =>
+      [...schema.get(n)!.values()].every((s) => !s.relation || s.relation.model === n || created.has(s.relation.model));
     const name = pending.find(ready);
     if (!name) throw new Error(`relation cycle among ${pending.join(", ")}`);
     pending.splice(pending.indexOf(name), 1);
@@ -195,7 +223,10 @@ async function roundTrips(t: Test, db: Database) {
     const back = await delegate.findUniqueOrThrow({ where: { [idOf(name)]: data[idOf(name)] } });
     const pick = (r: Row) => Object.fromEntries(scalars.map((f) => [f.name, normalise(r[f.name])]));
     t.strictSame(pick(back), pick(data), `${name} reads back every field as written`);
-    t.ok(scalars.every((f) => data[f.name] != null), `${name}: every field was set`);
+    t.ok(
+      scalars.every((f) => data[f.name] != null),
+      `${name}: every field was set`,
+    );
   }
 }
 

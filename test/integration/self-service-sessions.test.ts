@@ -3,7 +3,8 @@ import { MODES, testApp } from "../fixtures/app.js";
 
 const CHROME_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 const FIREFOX_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:121.0) Gecko/20100101 Firefox/121.0";
-const CHROME_ANDROID = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36";
+const CHROME_ANDROID =
+  "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36";
 
 for (const mode of MODES) {
   t.test(`${mode}: list, end one, end all others, log out everywhere`, async (t) => {
@@ -33,7 +34,11 @@ for (const mode of MODES) {
     t.equal((await app.inject({ method: "DELETE", url: "/sessions?except=current", headers: auth(a) })).statusCode, 204);
     t.equal((await app.inject({ url: "/sessions", headers: auth(c) })).statusCode, 401, "other sessions ended");
     const remaining = (await app.inject({ url: "/sessions", headers: auth(a) })).json().sessions;
-    t.same(remaining.map((s: { id: string }) => s.id), [a.session_id], "the current one survives");
+    t.same(
+      remaining.map((s: { id: string }) => s.id),
+      [a.session_id],
+      "the current one survives",
+    );
 
     const d = (await login(user.username, user.password)).json();
     const everywhere = await app.inject({ method: "POST", url: "/logout", headers: auth(a), payload: { all: true } });
@@ -51,7 +56,12 @@ for (const mode of MODES) {
     const { app, services, createUser, login } = await testApp(t, mode);
     const user = await createUser();
     const s = (await login(user.username, user.password, {}, { "user-agent": CHROME_MAC })).json();
-    const res = await app.inject({ method: "POST", url: "/refresh", payload: { refresh_token: s.refresh_token }, headers: { "user-agent": FIREFOX_MAC } });
+    const res = await app.inject({
+      method: "POST",
+      url: "/refresh",
+      payload: { refresh_token: s.refresh_token },
+      headers: { "user-agent": FIREFOX_MAC },
+    });
     t.equal(res.statusCode, 401);
     t.equal(res.json().error, "invalid_grant");
     const row = await services.db.prisma.session.findUniqueOrThrow({ where: { id: s.session_id } });
@@ -64,9 +74,15 @@ for (const mode of MODES) {
     const { app, createUser, login } = await testApp(t, mode, { env: { DEVICE_CHANGE_POLICY: "flag" } });
     const user = await createUser();
     const s = (await login(user.username, user.password, {}, { "user-agent": CHROME_MAC })).json();
-    const res = await app.inject({ method: "POST", url: "/refresh", payload: { refresh_token: s.refresh_token }, headers: { "user-agent": CHROME_ANDROID } });
+    const res = await app.inject({
+      method: "POST",
+      url: "/refresh",
+      payload: { refresh_token: s.refresh_token },
+      headers: { "user-agent": CHROME_ANDROID },
+    });
     t.equal(res.statusCode, 200);
-    const listed = (await app.inject({ url: "/sessions", headers: { authorization: `Bearer ${res.json().access_token}` } })).json().sessions[0];
+    const listed = (await app.inject({ url: "/sessions", headers: { authorization: `Bearer ${res.json().access_token}` } })).json()
+      .sessions[0];
     t.match(listed, { device_flagged: true, device: { os: "Android", type: "mobile" } });
     t.ok(listed.device_score > 0, "the change is scored");
   });
@@ -75,9 +91,15 @@ for (const mode of MODES) {
     const { app, createUser, login } = await testApp(t, mode);
     const user = await createUser();
     const s = (await login(user.username, user.password, {}, { "user-agent": CHROME_MAC })).json();
-    const res = await app.inject({ method: "POST", url: "/refresh", payload: { refresh_token: s.refresh_token }, headers: { "user-agent": CHROME_MAC } });
+    const res = await app.inject({
+      method: "POST",
+      url: "/refresh",
+      payload: { refresh_token: s.refresh_token },
+      headers: { "user-agent": CHROME_MAC },
+    });
     t.equal(res.statusCode, 200);
-    const listed = (await app.inject({ url: "/sessions", headers: { authorization: `Bearer ${res.json().access_token}` } })).json().sessions[0];
+    const listed = (await app.inject({ url: "/sessions", headers: { authorization: `Bearer ${res.json().access_token}` } })).json()
+      .sessions[0];
     t.match(listed, { device_flagged: false, device_score: 0 });
   });
 }

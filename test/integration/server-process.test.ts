@@ -43,7 +43,9 @@ t.test("a Sentinel list without the master's name stops start-up with exit 2 and
   const running = new Promise<string>((resolve) => (timer = setTimeout(() => resolve("still running after 30 s"), 30_000)));
   t.equal(await Promise.race([p.exited, running]), 2);
   clearTimeout(timer);
-  t.same(p.output().trim().split("\n"), ["config error: REDIS_SENTINEL_MASTER (the name the sentinels monitor) is required with REDIS_SENTINELS"]);
+  t.same(p.output().trim().split("\n"), [
+    "config error: REDIS_SENTINEL_MASTER (the name the sentinels monitor) is required with REDIS_SENTINELS",
+  ]);
 });
 
 t.test("embedded mode: the server starts, keeps data across a restart and exits 0 on SIGTERM", { timeout: 120_000 }, async (t) => {

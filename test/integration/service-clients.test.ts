@@ -24,10 +24,14 @@ for (const mode of ["postgres", "embedded"] as Mode[]) {
     const json = await app.inject(introspect({ token: "x", client_id: client.id, client_secret: client.secret }));
     t.equal(json.statusCode, 200, "client_secret_post in JSON");
 
-    const form = await app.inject(introspect(new URLSearchParams({ token: "x", client_id: client.id, client_secret: client.secret }).toString()));
+    const form = await app.inject(
+      introspect(new URLSearchParams({ token: "x", client_id: client.id, client_secret: client.secret }).toString()),
+    );
     t.equal(form.statusCode, 200, "client_secret_post in a form");
 
-    const both = await app.inject(introspect({ token: "x", client_id: client.id, client_secret: client.secret }, { authorization: client.basic }));
+    const both = await app.inject(
+      introspect({ token: "x", client_id: client.id, client_secret: client.secret }, { authorization: client.basic }),
+    );
     t.equal(both.statusCode, 400);
     t.equal(both.json().error, "invalid_request", "two authentication methods at once are refused");
 
@@ -57,7 +61,12 @@ for (const mode of ["postgres", "embedded"] as Mode[]) {
     t.equal(none.json().error, "invalid_client");
     t.match(none.headers["www-authenticate"], /^Basic /);
 
-    for (const authorization of ["Basic !!!", "Basic " + Buffer.from("no-colon").toString("base64"), "Bearer abc", "Basic " + Buffer.from("%zz:x").toString("base64")]) {
+    for (const authorization of [
+      "Basic !!!",
+      "Basic " + Buffer.from("no-colon").toString("base64"),
+      "Bearer abc",
+      "Basic " + Buffer.from("%zz:x").toString("base64"),
+    ]) {
       const res = await app.inject(introspect({ token: "x" }, { authorization }));
       t.equal(res.statusCode, 401, `malformed: ${authorization}`);
       t.equal(res.json().error, "invalid_client");
@@ -85,7 +94,9 @@ t.test("a client without the scope is 403 forbidden", async (t) => {
 });
 
 t.test("secrets are stored hashed: SHA-256 for generated ones, argon2id for ADMIN_CLIENT_SECRET", async (t) => {
-  const { services } = await testApp(t, "postgres", { env: { ADMIN_CLIENT_ID: "ops-admin", ADMIN_CLIENT_SECRET: "operator-chosen-secret-1" } });
+  const { services } = await testApp(t, "postgres", {
+    env: { ADMIN_CLIENT_ID: "ops-admin", ADMIN_CLIENT_SECRET: "operator-chosen-secret-1" },
+  });
   const client = await createClient(services, ["introspect"]);
   const rows = await services.db.prisma.serviceClient.findMany({ orderBy: { createdAt: "asc" } });
   const generated = rows.find((r) => r.id === client.id)!;
@@ -104,7 +115,10 @@ t.test("ADMIN_CLIENT_ID/SECRET make sure an admin client with exactly that secre
   t.equal(await probe(first.app, "first-secret-0123456789"), 403, "authenticates (and lacks introspect)");
 
   await first.services.clients.remove("ops-admin", "test");
-  const second = await testApp(t, "postgres", { storage: { url }, env: { ADMIN_CLIENT_ID: "ops-admin", ADMIN_CLIENT_SECRET: "second-secret-0123456789" } });
+  const second = await testApp(t, "postgres", {
+    storage: { url },
+    env: { ADMIN_CLIENT_ID: "ops-admin", ADMIN_CLIENT_SECRET: "second-secret-0123456789" },
+  });
   t.equal(await probe(second.app, "second-secret-0123456789"), 403, "a deleted admin client is recreated with the new secret");
   t.equal(await probe(second.app, "first-secret-0123456789"), 401, "the old secret no longer works");
 });
@@ -117,14 +131,24 @@ t.test("embedded first start creates an admin client and shows its credentials o
   const first = await testApp(t, "embedded", { serviceOptions: { background: true, log, onAdminBootstrap } });
   t.equal(shown.length, 1, "the credentials are shown on the first start");
   const { id, secret } = shown[0]!;
-  t.ok(lines.some((l) => l.includes(id)), "the log says an admin client was created");
-  t.notOk(lines.some((l) => l.includes(secret)), "the secret itself never reaches the log");
+  t.ok(
+    lines.some((l) => l.includes(id)),
+    "the log says an admin client was created",
+  );
+  t.notOk(
+    lines.some((l) => l.includes(secret)),
+    "the secret itself never reaches the log",
+  );
   const res = await first.app.inject({ method: "GET", url: "/revocations", headers: { authorization: basicAuth(id, secret) } });
   t.equal(res.statusCode, 403, "they authenticate; the client has scope admin only");
   const dataDir = first.services.config.storage.dataDir;
   // Kept where the README's walk-through and the CLI find them, owner-only.
   const file = join(dataDir, "admin-client.env");
-  t.equal(await readFile(file, "utf8"), `ADMIN_CLIENT_ID=${id}\nADMIN_CLIENT_SECRET=${secret}\n`, "the data folder keeps them as shell assignments");
+  t.equal(
+    await readFile(file, "utf8"),
+    `ADMIN_CLIENT_ID=${id}\nADMIN_CLIENT_SECRET=${secret}\n`,
+    "the data folder keeps them as shell assignments",
+  );
   t.equal((await stat(file)).mode & 0o777, 0o600, "readable by the owner only");
   await first.app.close();
   await first.services.close();
@@ -138,7 +162,8 @@ t.test("a deleted client or a rotated secret stops working at once here, and wit
   const a = await testApp(t, "postgres", { clock });
   const b = await testApp(t, "postgres", { clock, storage: { url: a.services.config.storage.databaseUrl! } });
   const client = await createClient(a.services, ["introspect"]);
-  const status = (app: typeof a.app, auth: string) => app.inject(introspect({ token: "x" }, { authorization: auth })).then((r) => r.statusCode);
+  const status = (app: typeof a.app, auth: string) =>
+    app.inject(introspect({ token: "x" }, { authorization: auth })).then((r) => r.statusCode);
 
   t.equal(await status(a.app, client.basic), 200);
   t.equal(await status(b.app, client.basic), 200, "B caches the verified credential");
@@ -156,5 +181,8 @@ t.test("a deleted client or a rotated secret stops working at once here, and wit
   t.equal(await status(b.app, basicAuth(client.id, secret)), 401);
 
   const audit = await a.services.db.prisma.auditEvent.findMany({ where: { type: { startsWith: "client_" } }, orderBy: { id: "asc" } });
-  t.same(audit.map((e) => e.type), ["client_created", "client_secret_rotated", "client_deleted"]);
+  t.same(
+    audit.map((e) => e.type),
+    ["client_created", "client_secret_rotated", "client_deleted"],
+  );
 });

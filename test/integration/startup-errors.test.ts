@@ -34,7 +34,10 @@ function run(env: Record<string, string>, until?: RegExp): Promise<{ code: numbe
 
 const oneLine = (t: Test, output: string, pattern: RegExp, what: string) => {
   // The log stream (JSON lines) may have started; the operator's message is the one other line.
-  const lines = output.trim().split("\n").filter((l) => !l.startsWith("{"));
+  const lines = output
+    .trim()
+    .split("\n")
+    .filter((l) => !l.startsWith("{"));
   t.equal(lines.length, 1, `${what}: one line (${output.trim().slice(0, 300)})`);
   t.match(lines[0], pattern, `${what}: names it`);
   t.notMatch(output, /\n\s+at /, `${what}: no stack trace`);
@@ -54,7 +57,12 @@ t.test("an unreachable DATABASE_URL says which service and where, in one line", 
   const port = await freePort();
   const r = await run({ DATABASE_URL: `postgres://postgres:pw@127.0.0.1:${port}/x`, KEY_ENCRYPTION_KEY: KEK });
   t.equal(r.code, 1, "a backing service away is exit 1");
-  oneLine(t, r.output, new RegExp(`^start-up error: cannot reach Postgres at 127\\.0\\.0\\.1:${port} \\(DATABASE_URL\\): .*ECONNREFUSED`), "unreachable Postgres");
+  oneLine(
+    t,
+    r.output,
+    new RegExp(`^start-up error: cannot reach Postgres at 127\\.0\\.0\\.1:${port} \\(DATABASE_URL\\): .*ECONNREFUSED`),
+    "unreachable Postgres",
+  );
   t.notMatch(r.output, /pw@/, "no credentials");
 });
 
@@ -104,6 +112,10 @@ t.test("an unreachable REDIS_URL does not stop the service, which says which Red
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const port = await freePort();
   const r = await run({ DATA_DIR: join(dir, "data"), REDIS_URL: `redis://127.0.0.1:${port}` }, /cannot reach Redis/);
-  t.match(r.output, new RegExp(`cannot reach Redis at 127\\.0\\.0\\.1:${port} \\(REDIS_URL\\): running degraded`), "a warning naming REDIS_URL and where");
+  t.match(
+    r.output,
+    new RegExp(`cannot reach Redis at 127\\.0\\.0\\.1:${port} \\(REDIS_URL\\): running degraded`),
+    "a warning naming REDIS_URL and where",
+  );
   t.match(r.output, /Server listening/, "the service started");
 });

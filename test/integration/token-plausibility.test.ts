@@ -18,19 +18,29 @@ const setups: Array<{ name: string; mode: "postgres" | "embedded"; redis: boolea
 for (const setup of setups) {
   t.test(`${setup.name}: implausible tokens signed with the service's key are inactive and refused`, async (t) => {
     const prefix = setup.redis ? freshRedisPrefix(t) : undefined;
-    const app: TestApp = await testApp(t, setup.mode, prefix ? { env: { REDIS_URL: redisTestUrl(), REDIS_KEY_PREFIX: prefix }, serviceOptions: { redisKeyPrefix: prefix } } : {});
+    const app: TestApp = await testApp(
+      t,
+      setup.mode,
+      prefix ? { env: { REDIS_URL: redisTestUrl(), REDIS_KEY_PREFIX: prefix }, serviceOptions: { redisKeyPrefix: prefix } } : {},
+    );
     const { services } = app;
     const client = await createClient(services, ["introspect"]);
     const owner = await app.createUser();
     const other = await app.createUser();
     const login = (await app.login(owner.username, owner.password)).json();
-    const signer = createAccessTokenSigner(services.keys, { issuer: services.config.tokens.issuer, audience: services.config.tokens.audience, maxLifetimeSec: 600 });
+    const signer = createAccessTokenSigner(services.keys, {
+      issuer: services.config.tokens.issuer,
+      audience: services.config.tokens.audience,
+      maxLifetimeSec: 600,
+    });
     const now = Math.floor(services.clock.now().getTime() / 1000);
     const sign = (claims: { sub?: string; iat: number; exp: number }) =>
       signer.sign({ sub: claims.sub ?? owner.id, sid: login.session_id, trn: "bearer", iat: claims.iat, exp: claims.exp });
     const introspect = async (token: string) =>
-      (await app.app.inject({ method: "POST", url: "/introspect", headers: { authorization: client.basic }, payload: { token } })).json().active;
-    const sessions = async (token: string) => (await app.app.inject({ method: "GET", url: "/sessions", headers: { authorization: `Bearer ${token}` } })).statusCode;
+      (await app.app.inject({ method: "POST", url: "/introspect", headers: { authorization: client.basic }, payload: { token } })).json()
+        .active;
+    const sessions = async (token: string) =>
+      (await app.app.inject({ method: "GET", url: "/sessions", headers: { authorization: `Bearer ${token}` } })).statusCode;
 
     t.equal(await introspect(login.access_token), true, "the real token is active (and its session's owner is now known)");
     const cases = {
@@ -42,6 +52,10 @@ for (const setup of setups) {
       t.equal(await introspect(token), false, `introspection: ${what} is inactive`);
       t.equal(await sessions(token), 401, `the service's own endpoints: ${what} is 401`);
     }
-    t.equal(await introspect(await sign({ iat: now + 1, exp: now + 300 })), true, "an iat one second ahead (the issuer's rounding) is still active");
+    t.equal(
+      await introspect(await sign({ iat: now + 1, exp: now + 300 })),
+      true,
+      "an iat one second ahead (the issuer's rounding) is still active",
+    );
   });
 }

@@ -9,7 +9,8 @@ for (const mode of MODES) {
     const inspector = await createClient(ctx.services, ["introspect"]);
     const user = await ctx.createUser();
     const active = async (token: string) =>
-      (await ctx.app.inject({ method: "POST", url: "/introspect", headers: { authorization: inspector.basic }, payload: { token } })).json().active;
+      (await ctx.app.inject({ method: "POST", url: "/introspect", headers: { authorization: inspector.basic }, payload: { token } })).json()
+        .active;
     const revoke = (token: string, extra: Record<string, string> = {}) =>
       ctx.app.inject({
         method: "POST",
@@ -34,7 +35,9 @@ for (const mode of MODES) {
     const session = await ctx.services.sessionStore.findSession(byRefresh.session_id);
     t.equal(session?.revokedReason, "rfc7009");
     t.equal(session?.revokedBy, `client:${revoker.id}`);
-    const audit = await ctx.services.db.prisma.auditEvent.findFirst({ where: { type: "session_revoked", sessionId: byRefresh.session_id } });
+    const audit = await ctx.services.db.prisma.auditEvent.findFirst({
+      where: { type: "session_revoked", sessionId: byRefresh.session_id },
+    });
     t.equal(audit?.actor, `client:${revoker.id}`);
 
     for (const token of ["garbage", "a".repeat(43), byAccess.access_token, "x.y.z"]) {

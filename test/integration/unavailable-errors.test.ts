@@ -21,69 +21,72 @@ const caught = async (work: () => Promise<unknown>): Promise<unknown> => {
   throw new Error("expected the work to fail");
 };
 
-t.test("Postgres: lock and statement timeouts, an exhausted pool and a closed pool are unavailable; bad SQL and constraint violations are not", async (t) => {
-  const { url } = await freshPostgres(t);
-  const holder = new pg.Client({ connectionString: url });
-  await holder.connect();
-  t.teardown(() => holder.end());
-  await holder.query("CREATE TABLE locked (id int PRIMARY KEY)");
-  await holder.query("BEGIN");
-  await holder.query("LOCK TABLE locked IN ACCESS EXCLUSIVE MODE");
+t.test(
+  "Postgres: lock and statement timeouts, an exhausted pool and a closed pool are unavailable; bad SQL and constraint violations are not",
+  async (t) => {
+    const { url } = await freshPostgres(t);
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    t.teardown(() => holder.end());
+    await holder.query("CREATE TABLE locked (id int PRIMARY KEY)");
+    await holder.query("BEGIN");
+    await holder.query("LOCK TABLE locked IN ACCESS EXCLUSIVE MODE");
 
-  const pool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 200 });
-  t.teardown(() => pool.end().catch(() => {}));
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
-  t.teardown(() => prisma.$disconnect());
+    const pool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 200 });
+    t.teardown(() => pool.end().catch(() => {}));
+    const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+    t.teardown(() => prisma.$disconnect());
 
-  const lockTimeout = await caught(async () => {
-    const c = await pool.connect();
-    try {
-      await c.query("SET lock_timeout = '50ms'");
-      await c.query("SELECT * FROM locked");
-    } finally {
-      await c.query("RESET lock_timeout").catch(() => {});
-      c.release();
-    }
-  });
-  t.equal((lockTimeout as { code?: string }).code, "55P03", "pg raised lock_not_available");
-  t.ok(isDatabaseUnavailable(lockTimeout), "pg: lock_timeout (55P03) is unavailable");
+    const lockTimeout = await caught(async () => {
+      const c = await pool.connect();
+      try {
+        await c.query("SET lock_timeout = '50ms'");
+        await c.query("SELECT * FROM locked");
+      } finally {
+        await c.query("RESET lock_timeout").catch(() => {});
+        c.release();
+      }
+    });
+    t.equal((lockTimeout as { code?: string }).code, "55P03", "pg raised lock_not_available");
+    t.ok(isDatabaseUnavailable(lockTimeout), "pg: lock_timeout (55P03) is unavailable");
 
-  const prismaLock = await caught(() =>
-    prisma.$transaction(async (tx) => {
-      await tx.$executeRawUnsafe("SET LOCAL lock_timeout = '50ms'");
-      await tx.$queryRawUnsafe("SELECT * FROM locked");
-    }),
-  );
-  t.ok(isDatabaseUnavailable(prismaLock), `prisma: lock_timeout is unavailable (${(prismaLock as { code?: string }).code})`);
+    const prismaLock = await caught(() =>
+      prisma.$transaction(async (tx) => {
+        await tx.$executeRawUnsafe("SET LOCAL lock_timeout = '50ms'");
+        await tx.$queryRawUnsafe("SELECT * FROM locked");
+      }),
+    );
+    t.ok(isDatabaseUnavailable(prismaLock), `prisma: lock_timeout is unavailable (${(prismaLock as { code?: string }).code})`);
 
-  const statementTimeout = await caught(() =>
-    prisma.$transaction(async (tx) => {
-      await tx.$executeRawUnsafe("SET LOCAL statement_timeout = '50ms'");
-      await tx.$queryRawUnsafe("SELECT pg_sleep(2)");
-    }),
-  );
-  t.ok(isDatabaseUnavailable(statementTimeout), "prisma: statement_timeout (57014) is unavailable");
+    const statementTimeout = await caught(() =>
+      prisma.$transaction(async (tx) => {
+        await tx.$executeRawUnsafe("SET LOCAL statement_timeout = '50ms'");
+        await tx.$queryRawUnsafe("SELECT pg_sleep(2)");
+      }),
+    );
+    t.ok(isDatabaseUnavailable(statementTimeout), "prisma: statement_timeout (57014) is unavailable");
 
-  // The pool's one connection busy: the next caller times out waiting for it.
-  const busy = await pool.connect();
-  const exhausted = await caught(() => pool.query("SELECT 1"));
-  t.ok(isDatabaseUnavailable(exhausted), `pg: pool exhausted is unavailable (${(exhausted as Error).message})`);
-  const prismaExhausted = await caught(() => prisma.$queryRawUnsafe("SELECT 1"));
-  t.ok(isDatabaseUnavailable(prismaExhausted), "prisma: pool exhausted is unavailable");
-  busy.release();
+    // The pool's one connection busy: the next caller times out waiting for it.
+    const busy = await pool.connect();
+    const exhausted = await caught(() => pool.query("SELECT 1"));
+    t.ok(isDatabaseUnavailable(exhausted), `pg: pool exhausted is unavailable (${(exhausted as Error).message})`);
+    const prismaExhausted = await caught(() => prisma.$queryRawUnsafe("SELECT 1"));
+    t.ok(isDatabaseUnavailable(prismaExhausted), "prisma: pool exhausted is unavailable");
+    busy.release();
 
-  const syntax = await caught(() => pool.query("SELEC 1"));
-  t.notOk(isDatabaseUnavailable(syntax), "bad SQL is a bug, not an outage");
-  await pool.query("CREATE TABLE uniq (id int PRIMARY KEY)");
-  await pool.query("INSERT INTO uniq VALUES (1)");
-  const duplicate = await caught(() => prisma.$executeRawUnsafe("INSERT INTO uniq VALUES (1)"));
-  t.notOk(isDatabaseUnavailable(duplicate), "a unique violation through Prisma is not an outage");
+    const syntax = await caught(() => pool.query("SELEC 1"));
+    t.notOk(isDatabaseUnavailable(syntax), "bad SQL is a bug, not an outage");
+    await pool.query("CREATE TABLE uniq (id int PRIMARY KEY)");
+    await pool.query("INSERT INTO uniq VALUES (1)");
+    const duplicate = await caught(() => prisma.$executeRawUnsafe("INSERT INTO uniq VALUES (1)"));
+    t.notOk(isDatabaseUnavailable(duplicate), "a unique violation through Prisma is not an outage");
 
-  await pool.end();
-  const closed = await caught(() => prisma.$queryRawUnsafe("SELECT 1"));
-  t.ok(isDatabaseUnavailable(closed), "prisma on a pool that was shut down is unavailable");
-  await holder.query("ROLLBACK");
-});
+    await pool.end();
+    const closed = await caught(() => prisma.$queryRawUnsafe("SELECT 1"));
+    t.ok(isDatabaseUnavailable(closed), "prisma on a pool that was shut down is unavailable");
+    await holder.query("ROLLBACK");
+  },
+);
 
 t.test("a Postgres backend terminated under a connection (admin shutdown, 57P01) is unavailable", async (t) => {
   const { url } = await freshPostgres(t);

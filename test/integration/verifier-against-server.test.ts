@@ -36,7 +36,14 @@ t.test("a sibling's local verifier rejects a token within a second of a logout o
 
   const logout = await b.app.inject({ method: "POST", url: "/logout", headers: { authorization: `Bearer ${login.access_token}` } });
   t.equal(logout.statusCode, 204);
-  await eventually(() => verifier.verify(login.access_token, { transport: "header" }).then(() => false, (err) => err instanceof TokenRevokedError), 1_000);
+  await eventually(
+    () =>
+      verifier.verify(login.access_token, { transport: "header" }).then(
+        () => false,
+        (err) => err instanceof TokenRevokedError,
+      ),
+    1_000,
+  );
   t.pass("revoked in the verifier within a second");
   t.equal(verifier.status().stream, "open", "synced by the stream");
   t.same(errors, [], "no sync errors");

@@ -29,7 +29,9 @@ const deliveries = async (app: TestApp["app"], id: string) =>
 
 t.test("the SQL mapping of audit events produces exactly the SPEC's webhook types", async (t) => {
   const ta = await testApp(t, "postgres");
-  const [fn] = await ta.services.db.prisma.$queryRaw<Array<{ src: string }>>`SELECT prosrc AS src FROM pg_proc WHERE proname = 'sa_webhook_event'`;
+  const [fn] = await ta.services.db.prisma.$queryRaw<
+    Array<{ src: string }>
+  >`SELECT prosrc AS src FROM pg_proc WHERE proname = 'sa_webhook_event'`;
   const produced = new Set([...fn!.src.matchAll(/THEN '([^']+)'/g)].map((m) => m[1]));
   t.strictSame([...produced].sort(), [...WEBHOOK_EVENT_TYPES].sort());
 });
@@ -40,11 +42,20 @@ for (const mode of MODES) {
     const sub = await subscribe(ta.app, "http://127.0.0.1:9/hook", ["session.created", "key.revoked"]);
     t.match(sub, { id: String, url: "http://127.0.0.1:9/hook", events: ["session.created", "key.revoked"] });
     t.match(sub.secret, /^whsec_[A-Za-z0-9+/]{43}=$/, "whsec_ and the base64 of 32 bytes");
-    const [row] = await ta.services.db.prisma.$queryRaw<Array<{ sealed: Uint8Array }>>`SELECT secret_sealed AS sealed FROM webhook_subscriptions`;
+    const [row] = await ta.services.db.prisma.$queryRaw<
+      Array<{ sealed: Uint8Array }>
+    >`SELECT secret_sealed AS sealed FROM webhook_subscriptions`;
     const key = Buffer.from(sub.secret.slice(6), "base64");
-    t.notOk(Buffer.from(row!.sealed).includes(key) || Buffer.from(row!.sealed).includes(Buffer.from(sub.secret)), "only the sealed secret is stored");
+    t.notOk(
+      Buffer.from(row!.sealed).includes(key) || Buffer.from(row!.sealed).includes(Buffer.from(sub.secret)),
+      "only the sealed secret is stored",
+    );
     const list = (await ta.app.inject({ url: "/admin/webhooks", headers: admin })).json();
-    t.strictSame(list.webhooks.map((w: Record<string, unknown>) => Object.keys(w).sort()), [["created_at", "events", "id", "url"]], "the list never shows the secret");
+    t.strictSame(
+      list.webhooks.map((w: Record<string, unknown>) => Object.keys(w).sort()),
+      [["created_at", "events", "id", "url"]],
+      "the list never shows the secret",
+    );
 
     for (const payload of [
       { url: "http://127.0.0.1/hook", events: ["session.teleported"] },
@@ -59,10 +70,18 @@ for (const mode of MODES) {
       t.equal(res.json().error, "invalid_request");
     }
     // What Postgres cannot store (LESSONS: NUL bytes, lone surrogates) is kept percent-encoded, never a 500.
-    const odd = await ta.app.inject({ method: "POST", url: "/admin/webhooks", headers: admin, payload: { url: "http://127.0.0.1/a\u0000b\ud800", events: ["key.rotated"] } });
+    const odd = await ta.app.inject({
+      method: "POST",
+      url: "/admin/webhooks",
+      headers: admin,
+      payload: { url: "http://127.0.0.1/a\u0000b\ud800", events: ["key.rotated"] },
+    });
     t.equal(odd.statusCode, 201);
     t.equal(odd.json().url, "http://127.0.0.1/a%00b%EF%BF%BD");
-    t.equal((await ta.app.inject({ method: "POST", url: "/admin/webhooks", payload: { url: "http://x/", events: ["key.rotated"] } })).statusCode, 401);
+    t.equal(
+      (await ta.app.inject({ method: "POST", url: "/admin/webhooks", payload: { url: "http://x/", events: ["key.rotated"] } })).statusCode,
+      401,
+    );
     t.equal((await ta.app.inject({ method: "DELETE", url: `/admin/webhooks/${sub.id}`, headers: admin })).statusCode, 204);
     t.equal((await ta.app.inject({ method: "DELETE", url: `/admin/webhooks/${sub.id}`, headers: admin })).statusCode, 404);
     t.equal((await ta.app.inject({ url: `/admin/webhooks/${sub.id}/deliveries`, headers: admin })).statusCode, 404);
@@ -85,18 +104,35 @@ for (const mode of MODES) {
     const got = rx.at();
     t.equal(got.length, 3);
     const wh = new Webhook(sub.secret);
-    const bodies = got.map((r) => wh.verify(r.body, r.headers) as { id: string; type: string; timestamp: string; data: Record<string, unknown> });
+    const bodies = got.map(
+      (r) => wh.verify(r.body, r.headers) as { id: string; type: string; timestamp: string; data: Record<string, unknown> },
+    );
     t.throws(() => wh.verify(got[0]!.body.replace("session", "sessioN"), got[0]!.headers), "a changed body does not verify");
     t.throws(() => new Webhook(other.secret).verify(got[0]!.body, got[0]!.headers), "nor another subscription's secret");
-    t.strictSame(got.map((r) => r.headers["webhook-id"]), bodies.map((b) => b.id), "webhook-id is the payload id");
+    t.strictSame(
+      got.map((r) => r.headers["webhook-id"]),
+      bodies.map((b) => b.id),
+      "webhook-id is the payload id",
+    );
     t.match(got[0]!.headers["webhook-signature"], /^v1,[A-Za-z0-9+/]{43}=$/);
     t.equal(got[0]!.headers["content-type"], "application/json");
     const byType = (type: string) => bodies.filter((b) => b.type === type);
     t.match(byType("session.created"), [
-      { timestamp: ta.clock.now().toISOString(), data: { user_id: u.id, session_id: first.session_id, transport: "bearer", device: { browser: "Safari", os: "Mac OS" }, new_device: true } },
+      {
+        timestamp: ta.clock.now().toISOString(),
+        data: {
+          user_id: u.id,
+          session_id: first.session_id,
+          transport: "bearer",
+          device: { browser: "Safari", os: "Mac OS" },
+          new_device: true,
+        },
+      },
       { data: { user_id: u.id, new_device: false } },
     ]);
-    t.match(byType("session.revoked"), [{ data: { user_id: u.id, session_id: first.session_id, reason: "admin", actor: `client:${ADMIN.id}` } }]);
+    t.match(byType("session.revoked"), [
+      { data: { user_id: u.id, session_id: first.session_id, reason: "admin", actor: `client:${ADMIN.id}` } },
+    ]);
     t.equal(rx.at("/keys-only").length, 0, "a receiver gets only the events it subscribed to");
     t.match(await deliveries(ta.app, sub.id), [
       { status: "delivered", attempts: 1, last_status: 204, type: String, delivered_at: String, next_attempt_at: null },
@@ -115,7 +151,9 @@ for (const mode of MODES) {
     await before.app.close();
     await before.services.close(); // never sent: no worker ran
 
-    const storage = before.services.config.storage.databaseUrl ? { url: before.services.config.storage.databaseUrl } : { dataDir: before.services.config.storage.dataDir };
+    const storage = before.services.config.storage.databaseUrl
+      ? { url: before.services.config.storage.databaseUrl }
+      : { dataDir: before.services.config.storage.dataDir };
     const after = await testApp(t, mode, { env, storage, serviceOptions: { background: true, webhookIntervalMs: 20 } });
     await eventually(() => rx.at().length === 1);
     for (let i = 0; i < 3; i++) await after.services.webhookWorker.tick();
@@ -168,7 +206,10 @@ for (const mode of MODES) {
     t.ok(attemptsAt.at(-1)! >= 24 * HOUR, `the last attempt came ${(attemptsAt.at(-1)! / HOUR).toFixed(1)} h after the first`);
     t.ok(attemptsAt.at(-2)! < 24 * HOUR, "and the one before it within the 24 h");
     const gaps = attemptsAt.slice(1).map((a, i) => a - attemptsAt[i]!);
-    t.ok(gaps.every((g) => g <= HOUR), "backoff is capped at an hour");
+    t.ok(
+      gaps.every((g) => g <= HOUR),
+      "backoff is capped at an hour",
+    );
     t.equal(gaveUp!.attempts, attemptsAt.length, `${attemptsAt.length} attempts counted`);
   });
 }

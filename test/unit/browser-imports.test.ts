@@ -29,5 +29,8 @@ t.test("the browser module imports nothing outside src/browser", async (t) => {
 t.test("package.json exports session-authority/browser as its build", async (t) => {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
   t.same(pkg.exports["./browser"], { types: "./dist/browser/index.d.ts", default: "./dist/browser/index.js" });
-  t.notOk(JSON.parse(readFileSync(new URL("../../tsconfig.build.json", import.meta.url), "utf8")).exclude?.includes("src/browser"), "the build compiles it");
+  t.notOk(
+    JSON.parse(readFileSync(new URL("../../tsconfig.build.json", import.meta.url), "utf8")).exclude?.includes("src/browser"),
+    "the build compiles it",
+  );
 });

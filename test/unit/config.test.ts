@@ -43,8 +43,15 @@ t.test("a short key-encryption key is refused", async (t) => {
 });
 
 t.test("an access lifetime longer than the idle lifetime is refused at start (SPEC §2)", async (t) => {
-  t.throws(() => loadConfig({ ACCESS_TOKEN_TTL: "2h", REFRESH_TOKEN_TTL: "1h" }), /ACCESS_TOKEN_TTL must not be longer than REFRESH_TOKEN_TTL/);
-  t.equal(loadConfig({ ACCESS_TOKEN_TTL: "1h", REFRESH_TOKEN_TTL: "1h" }).tokens.accessTokenTtlMs, 3_600_000, "equal lifetimes are allowed");
+  t.throws(
+    () => loadConfig({ ACCESS_TOKEN_TTL: "2h", REFRESH_TOKEN_TTL: "1h" }),
+    /ACCESS_TOKEN_TTL must not be longer than REFRESH_TOKEN_TTL/,
+  );
+  t.equal(
+    loadConfig({ ACCESS_TOKEN_TTL: "1h", REFRESH_TOKEN_TTL: "1h" }).tokens.accessTokenTtlMs,
+    3_600_000,
+    "equal lifetimes are allowed",
+  );
 });
 
 t.test("Redis: one server, a Sentinel group or a Cluster, chosen by configuration (SPEC §8)", async (t) => {
@@ -96,16 +103,29 @@ t.test("a wrong Redis configuration is refused at start, one line naming the var
     }
   };
   t.match(problems({ REDIS_SENTINELS: "10.0.0.1:26379" }), [/^REDIS_SENTINEL_MASTER .*required with REDIS_SENTINELS/]);
-  t.match(problems({ REDIS_SENTINELS: "10.0.0.1", REDIS_SENTINEL_MASTER: "m" }), [/^REDIS_SENTINELS="10.0.0.1" must be a comma-separated list of host:port/]);
-  t.match(problems({ REDIS_CLUSTER_NODES: "10.0.0.1:7000,:7001" }), [/^REDIS_CLUSTER_NODES=.* must be a comma-separated list of host:port/]);
+  t.match(problems({ REDIS_SENTINELS: "10.0.0.1", REDIS_SENTINEL_MASTER: "m" }), [
+    /^REDIS_SENTINELS="10.0.0.1" must be a comma-separated list of host:port/,
+  ]);
+  t.match(problems({ REDIS_CLUSTER_NODES: "10.0.0.1:7000,:7001" }), [
+    /^REDIS_CLUSTER_NODES=.* must be a comma-separated list of host:port/,
+  ]);
   t.match(problems({ REDIS_CLUSTER_NODES: "10.0.0.1:70000" }), [/^REDIS_CLUSTER_NODES=/]);
-  t.match(problems({ REDIS_URL: "redis://a:6379", REDIS_CLUSTER_NODES: "10.0.0.1:7000" }), [/^REDIS_URL and REDIS_CLUSTER_NODES are alternatives: set only one/]);
+  t.match(problems({ REDIS_URL: "redis://a:6379", REDIS_CLUSTER_NODES: "10.0.0.1:7000" }), [
+    /^REDIS_URL and REDIS_CLUSTER_NODES are alternatives: set only one/,
+  ]);
   t.match(problems({ REDIS_PASSWORD: "pw" }), [/^REDIS_PASSWORD is set but no Redis is/]);
   t.match(problems({ REDIS_URL: "redis://a:6379", REDIS_TLS: "true" }), [/^REDIS_TLS applies to REDIS_SENTINELS and REDIS_CLUSTER_NODES/]);
-  t.match(problems({ REDIS_CLUSTER_NODES: "a:7000", REDIS_SENTINEL_MASTER: "m" }), [/^REDIS_SENTINEL_MASTER applies only to REDIS_SENTINELS/]);
+  t.match(problems({ REDIS_CLUSTER_NODES: "a:7000", REDIS_SENTINEL_MASTER: "m" }), [
+    /^REDIS_SENTINEL_MASTER applies only to REDIS_SENTINELS/,
+  ]);
   t.match(problems({ REDIS_CLUSTER_NODES: "a:7000", REDIS_TLS: "yes" }), [/^REDIS_TLS="yes" must be true or false/]);
-  t.match(problems({ REDIS_CLUSTER_NODES: "a:7000", REDIS_TLS: "true", REDIS_TLS_CA_FILE: "/nonexistent/ca.pem" }), [/^REDIS_TLS_CA_FILE="\/nonexistent\/ca.pem" cannot be read/]);
+  t.match(problems({ REDIS_CLUSTER_NODES: "a:7000", REDIS_TLS: "true", REDIS_TLS_CA_FILE: "/nonexistent/ca.pem" }), [
+    /^REDIS_TLS_CA_FILE="\/nonexistent\/ca.pem" cannot be read/,
+  ]);
   for (const list of [problems({ REDIS_SENTINELS: "x" }), problems({ REDIS_CLUSTER_NODES: "a:1", REDIS_URL: "redis://b" })]) {
-    t.ok(list.every((p) => !p.includes("\n")), "each problem is one line");
+    t.ok(
+      list.every((p) => !p.includes("\n")),
+      "each problem is one line",
+    );
   }
 });

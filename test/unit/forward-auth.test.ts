@@ -26,7 +26,11 @@ t.test("a request is unsafe when any method it names is not GET, HEAD or OPTIONS
 t.test("a cookie session's unsafe request is asked for the CSRF check; a bearer session's never", async (t) => {
   const asked: string[] = [];
   const fa = (claims: AccessTokenClaims | null) => new ForwardAuth({ liveAccessClaims: async () => claims });
-  const q = (via: "header" | "cookie", unsafe: boolean, pass: boolean) => ({ token: { value: "t", via }, unsafe, csrfPassed: () => (asked.push(via), pass) });
+  const q = (via: "header" | "cookie", unsafe: boolean, pass: boolean) => ({
+    token: { value: "t", via },
+    unsafe,
+    csrfPassed: () => (asked.push(via), pass),
+  });
   t.equal((await fa(base).decide(q("cookie", true, false))).outcome, "forbidden");
   t.equal((await fa(base).decide(q("cookie", true, true))).outcome, "allow");
   t.equal((await fa(base).decide(q("cookie", false, false))).outcome, "allow");

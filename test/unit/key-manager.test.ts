@@ -62,7 +62,10 @@ t.test("a scheduled rotation publishes the next key KEY_PREPUBLISH before it sig
   t.ok(next, "a successor exists once due");
   t.equal(next!.activatesAt.getTime() - clock.now().getTime(), POLICY.prepublishMs, "it activates KEY_PREPUBLISH from now");
   t.same(publishedKids(keys).sort(), [first.kid, next!.kid].sort(), "the JWKS carries both during the window");
-  t.match(keys.list(), [{ kid: first.kid, state: "active" }, { kid: next!.kid, state: "next" }]);
+  t.match(keys.list(), [
+    { kid: first.kid, state: "active" },
+    { kid: next!.kid, state: "next" },
+  ]);
   t.equal(kidOf(await sign()), first.kid, "the old key still signs at the start of the window");
 
   clock.advance(POLICY.prepublishMs - 1);
@@ -72,7 +75,10 @@ t.test("a scheduled rotation publishes the next key KEY_PREPUBLISH before it sig
 
   clock.advance(1);
   t.equal(kidOf(await sign()), next!.kid, "the new key signs from its activation, without a reload");
-  t.match(keys.list(), [{ kid: first.kid, state: "retired" }, { kid: next!.kid, state: "active" }]);
+  t.match(keys.list(), [
+    { kid: first.kid, state: "retired" },
+    { kid: next!.kid, state: "active" },
+  ]);
 });
 
 t.test("after activation old tokens verify until they expire; then the old key leaves the JWKS", async (t) => {

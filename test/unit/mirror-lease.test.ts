@@ -145,11 +145,17 @@ t.test("a revoker waits for every other lease holder's acknowledgement", async (
   waiter.acknowledged(ticket.tag, "c");
   const started = performance.now();
   await done;
-  t.ok(performance.now() - started < 1_000, "ends as soon as the last holder acknowledged, long before the 5 s leases (it never waits for itself)");
+  t.ok(
+    performance.now() - started < 1_000,
+    "ends as soon as the last holder acknowledged, long before the 5 s leases (it never waits for itself)",
+  );
 });
 
 t.test("a holder that never acknowledges is waited for only until its lease runs out", async (t) => {
-  const { waiter } = waiterWith([{ id: "silent", remainingMs: 120 }, { id: "acked", remainingMs: 5_000 }]);
+  const { waiter } = waiterWith([
+    { id: "silent", remainingMs: 120 },
+    { id: "acked", remainingMs: 5_000 },
+  ]);
   const ticket = waiter.ticket();
   waiter.acknowledged(ticket.tag, "acked");
   const started = performance.now();

@@ -11,15 +11,16 @@ import semver from "semver";
 import t from "tap";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const readJson = (file: string) => JSON.parse(readFileSync(file, "utf8")) as {
-  name?: string;
-  version?: string;
-  engines?: { node?: string };
-  dependencies?: Record<string, string>;
-  optionalDependencies?: Record<string, string>;
-  peerDependencies?: Record<string, string>;
-  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
-};
+const readJson = (file: string) =>
+  JSON.parse(readFileSync(file, "utf8")) as {
+    name?: string;
+    version?: string;
+    engines?: { node?: string };
+    dependencies?: Record<string, string>;
+    optionalDependencies?: Record<string, string>;
+    peerDependencies?: Record<string, string>;
+    peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+  };
 
 /** The folder Node would load `name` from, for a package in `fromDir`. */
 function resolvePackage(name: string, fromDir: string): string | null {
@@ -41,9 +42,16 @@ t.test("every runtime dependency, direct or transitive, runs on every Node versi
     seen.add(dir);
     const p = readJson(join(dir, "package.json"));
     const theirs = p.engines?.node;
-    if (theirs && !semver.subset(ours!, theirs, { includePrerelease: false })) violations.push(`${chain} (${p.version}) needs node ${theirs}`);
-    const optionalPeers = Object.entries(p.peerDependenciesMeta ?? {}).filter(([, m]) => m.optional).map(([n]) => n);
-    const deps = [...Object.keys(p.dependencies ?? {}), ...Object.keys(p.optionalDependencies ?? {}), ...Object.keys(p.peerDependencies ?? {}).filter((n) => !optionalPeers.includes(n))];
+    if (theirs && !semver.subset(ours!, theirs, { includePrerelease: false }))
+      violations.push(`${chain} (${p.version}) needs node ${theirs}`);
+    const optionalPeers = Object.entries(p.peerDependenciesMeta ?? {})
+      .filter(([, m]) => m.optional)
+      .map(([n]) => n);
+    const deps = [
+      ...Object.keys(p.dependencies ?? {}),
+      ...Object.keys(p.optionalDependencies ?? {}),
+      ...Object.keys(p.peerDependencies ?? {}).filter((n) => !optionalPeers.includes(n)),
+    ];
     for (const name of deps) {
       const found = resolvePackage(name, dir);
       // An optional dependency for another platform is not installed: nothing to load.

@@ -10,7 +10,12 @@ const settings = { issuer: "https://sa.test", audience: ["https://sa.test"], max
 
 async function setup() {
   const clock = new FakeClock();
-  const keys = new KeyManager(new MemoryKeyStore(), deriveKey("k".repeat(40), "signing-keys"), { algorithm: "ES256", rotationIntervalMs: 30 * 24 * 60 * MINUTE, prepublishMs: 60 * MINUTE, accessTokenTtlMs: 10 * MINUTE }, clock);
+  const keys = new KeyManager(
+    new MemoryKeyStore(),
+    deriveKey("k".repeat(40), "signing-keys"),
+    { algorithm: "ES256", rotationIntervalMs: 30 * 24 * 60 * MINUTE, prepublishMs: 60 * MINUTE, accessTokenTtlMs: 10 * MINUTE },
+    clock,
+  );
   await keys.ensure();
   let calls = 0;
   const inner = createAccessTokenVerifier(keys, settings, clock);

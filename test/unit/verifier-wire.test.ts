@@ -19,10 +19,10 @@ function parse(chunks: string[], end = true): SseEvent[] {
 t.test("SSE: events, multi-line data, comments and every line ending (WHATWG HTML §9.2.6)", async (t) => {
   const stream = [
     ": a comment\n",
-    "event: snapshot\r\ndata: {\r\ndata:   \"a\": 1\r\ndata: }\r\n\r\n",
+    'event: snapshot\r\ndata: {\r\ndata:   "a": 1\r\ndata: }\r\n\r\n',
     "event: revocation\rid: c2\rdata: x\r\r",
     "data\n\n",
-    "event: heartbeat\ndata:{\"cursor\":\"c2\"}\nunknown: field\n\n",
+    'event: heartbeat\ndata:{"cursor":"c2"}\nunknown: field\n\n',
   ].join("");
   const events = parse([stream]);
   t.same(events, [
@@ -67,12 +67,33 @@ t.test("SSE: a line or event beyond the bound fails instead of growing without e
 
 t.test("wire format: batches are validated, and one malformed entry fails the whole batch", async (t) => {
   t.same(
-    parseBatch({ entries: [{ sid: "s", exp: 10 }, { sub: "u", exp: 20, not_before: 5, extra: true }], cursor: "c1" }),
-    { entries: [{ sid: "s", exp: 10 }, { sub: "u", exp: 20, not_before: 5 }], cursor: "c1", bounds: {} },
+    parseBatch({
+      entries: [
+        { sid: "s", exp: 10 },
+        { sub: "u", exp: 20, not_before: 5, extra: true },
+      ],
+      cursor: "c1",
+    }),
+    {
+      entries: [
+        { sid: "s", exp: 10 },
+        { sub: "u", exp: 20, not_before: 5 },
+      ],
+      cursor: "c1",
+      bounds: {},
+    },
     "unknown members are ignored",
   );
-  t.same(parseBatch({ entries: [] }, "from-id"), { entries: [], cursor: "from-id", bounds: {} }, "the SSE id stands in for a missing cursor");
-  t.same(parseBatch({ entries: [], cursor: "c", max_staleness: 5, max_token_lifetime: 300 }).bounds, { maxStalenessSec: 5, maxTokenLifetimeSec: 300 }, "the server's bounds are read");
+  t.same(
+    parseBatch({ entries: [] }, "from-id"),
+    { entries: [], cursor: "from-id", bounds: {} },
+    "the SSE id stands in for a missing cursor",
+  );
+  t.same(
+    parseBatch({ entries: [], cursor: "c", max_staleness: 5, max_token_lifetime: 300 }).bounds,
+    { maxStalenessSec: 5, maxTokenLifetimeSec: 300 },
+    "the server's bounds are read",
+  );
   t.throws(() => parseBatch({ entries: [], cursor: "c", max_staleness: "soon" }), SyncProtocolError, "a malformed bound fails the batch");
   const bad: Array<[string, unknown]> = [
     ["no entries", { cursor: "c" }],
@@ -108,7 +129,13 @@ t.test("revocation set: sid entries, sub entries by iat < not_before, and expiry
   t.equal(set.revokedBy("s1", "u1", 0, 1000), "sub", "the sid entry is spent at its exp; the sub entry still stands");
   t.equal(set.revokedBy("s1", "u1", 0, 1100), null);
 
-  set.add([{ sub: "u1", not_before: 700, exp: 1300 }, { sid: "s1", exp: 900 }], 200);
+  set.add(
+    [
+      { sub: "u1", not_before: 700, exp: 1300 },
+      { sid: "s1", exp: 900 },
+    ],
+    200,
+  );
   t.equal(set.revokedBy("s2", "u1", 650, 1200), "sub", "merging keeps the later not_before and the later exp");
   t.equal(set.revokedBy("s1", "x", 0, 950), "sid", "and a sid keeps its later exp");
   set.prune(1300);
@@ -152,7 +179,13 @@ t.test("kid entries (SPEC §14 key compromise): parsed, honoured, and announced 
   const announced: string[] = [];
   const set = new RevocationSet((kid) => announced.push(kid));
   set.add([{ kid: "k1", exp: 200 }], 100);
-  set.add([{ kid: "k1", exp: 300 }, { kid: "old", exp: 50 }], 100);
+  set.add(
+    [
+      { kid: "k1", exp: 300 },
+      { kid: "old", exp: 50 },
+    ],
+    100,
+  );
   t.same(announced, ["k1"], "a new kid is announced once; an expired one not at all");
   t.equal(set.revokedBy("s", "u", 10, 150, "k1"), "kid");
   t.equal(set.revokedBy("s", "u", 10, 150, "k2"), null, "other keys' tokens pass");

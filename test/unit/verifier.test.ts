@@ -110,7 +110,8 @@ t.test("forged and malformed tokens are rejected with invalid_token", async (t) 
     ["no kid", () => peer.sign({ header: { kid: undefined } }), "missing_kid"],
     [
       "alg none",
-      async () => `${b64url({ alg: "none", typ: "at+jwt", kid: peer.signingKey.kid })}.${b64url({ iss: peer.issuer, aud: peer.audience, sub: "u", sid: "s", jti: "j", trn: "bearer", iat: now, exp: now + 600 })}.`,
+      async () =>
+        `${b64url({ alg: "none", typ: "at+jwt", kid: peer.signingKey.kid })}.${b64url({ iss: peer.issuer, aud: peer.audience, sub: "u", sid: "s", jti: "j", trn: "bearer", iat: now, exp: now + 600 })}.`,
       "ERR_JOSE_ALG_NOT_ALLOWED",
     ],
     [
@@ -159,7 +160,10 @@ async function rsaSignedWithKidOf(peer: RevocationPeer): Promise<string> {
 
 t.test("the JWKS is fetched once and refetched on an unknown kid, at most once per cooldown", async (t) => {
   const clock = new FakeClock();
-  const { peer, verifier } = await setup(t, { peer: { clock }, verifier: { clock, jwksCooldownMs: 5 * SECOND, maxStalenessMs: 10 * MINUTE } });
+  const { peer, verifier } = await setup(t, {
+    peer: { clock },
+    verifier: { clock, jwksCooldownMs: 5 * SECOND, maxStalenessMs: 10 * MINUTE },
+  });
   for (let i = 0; i < 20; i++) await verifier.verify(await peer.sign(), { transport: "header" });
   t.equal(peer.counts.jwks, 1, "twenty tokens, one JWKS fetch");
 
@@ -170,7 +174,11 @@ t.test("the JWKS is fetched once and refetched on an unknown kid, at most once p
   t.equal(peer.counts.jwks, 1);
 
   clock.advance(5 * SECOND);
-  t.equal((await verifier.verify(rotated, { transport: "header" })).sub, "user-1", "after the cooldown the unknown kid triggers a refetch that finds it");
+  t.equal(
+    (await verifier.verify(rotated, { transport: "header" })).sub,
+    "user-1",
+    "after the cooldown the unknown kid triggers a refetch that finds it",
+  );
   t.equal(peer.counts.jwks, 2);
 
   const rogue = await generatePeerKey();
@@ -183,7 +191,10 @@ t.test("the JWKS is fetched once and refetched on an unknown kid, at most once p
   clock.advance(5 * SECOND);
   const rogueTokens = await Promise.all(Array.from({ length: 50 }, () => peer.sign({ key: rogue })));
   const errs = await Promise.all(rogueTokens.map((tok) => rejection(verifier.verify(tok, { transport: "header" }))));
-  t.ok(errs.every((e) => e instanceof TokenInvalidError && e.reason === "unknown_kid"), "unknown kids still fail after the refetch");
+  t.ok(
+    errs.every((e) => e instanceof TokenInvalidError && e.reason === "unknown_kid"),
+    "unknown kids still fail after the refetch",
+  );
   t.equal(peer.counts.jwks, 3, "fifty concurrent unknown kids after the cooldown: one refetch");
 });
 
@@ -287,7 +298,11 @@ t.test("with the stream down, polling keeps the list fresh and carries revocatio
   }
   t.not(verifier.status().stream, "open");
   t.ok(peer.counts.since - polledBefore >= 3, `polled ${peer.counts.since - polledBefore} times with ?since=`);
-  t.match(await rejection(verifier.verify(victim, { transport: "header" })), { code: "token_revoked" }, "a revocation reached the verifier by polling");
+  t.match(
+    await rejection(verifier.verify(victim, { transport: "header" })),
+    { code: "token_revoked" },
+    "a revocation reached the verifier by polling",
+  );
 
   peer.refuseStreams = false;
   await eventually(async () => {
@@ -341,7 +356,10 @@ t.test("a cursor the server forgot (410 Gone) leads to a full reload", async (t)
   peer.dropStreams();
   peer.revoke({ sid: "after-gone", exp: peer.nowSec() + 600 });
   peer.forgetHistory();
-  await eventually(() => rejection(verifier.verify(victim, { transport: "header" })).then((e) => (e.code === "token_revoked" ? e : Promise.reject(e))), "full reload");
+  await eventually(
+    () => rejection(verifier.verify(victim, { transport: "header" })).then((e) => (e.code === "token_revoked" ? e : Promise.reject(e))),
+    "full reload",
+  );
   t.ok(peer.counts.gone >= 1, "the since poll was answered 410");
   t.ok(peer.counts.full >= 1, "and followed by a full GET");
 });
@@ -366,13 +384,19 @@ t.test("the verified-token cache still enforces revocation, expiry and staleness
   t.equal(verifier.status().cachedTokens, 1);
 
   clock.advance(60 * SECOND);
-  t.match(await rejection(verifier.verify(token, { transport: "header" })), { code: "invalid_token", reason: "ERR_JWT_EXPIRED" }, "expiry is checked on a hit");
+  t.match(
+    await rejection(verifier.verify(token, { transport: "header" })),
+    { code: "invalid_token", reason: "ERR_JWT_EXPIRED" },
+    "expiry is checked on a hit",
+  );
   t.equal(verifier.status().cachedTokens, 0, "and the expired entry is dropped");
 
   const other = await peer.sign({ claims: { sid: "cached-2" } });
   await verifier.verify(other, { transport: "header" });
   peer.revoke({ sid: "cached-2", exp: peer.nowSec() + 600 });
-  t.match(await eventually(() => rejection(verifier.verify(other, { transport: "header" })), "revocation on a hit"), { code: "token_revoked" });
+  t.match(await eventually(() => rejection(verifier.verify(other, { transport: "header" })), "revocation on a hit"), {
+    code: "token_revoked",
+  });
   t.equal(verifier.status().cachedTokens, 1, "the revoked token was a cache hit");
 });
 
@@ -391,7 +415,12 @@ t.test("a repeated token costs far less than a first-seen one", async (t) => {
 t.test("the client authenticates with RFC 6749 §2.3.1 Basic credentials; bad ones never sync", async (t) => {
   const peer = await RevocationPeer.start();
   const errors: unknown[] = [];
-  const verifier = createVerifier({ ...peer.verifierOptions, clientSecret: "wrong", requestTimeoutMs: 300, onError: (e) => errors.push(e) });
+  const verifier = createVerifier({
+    ...peer.verifierOptions,
+    clientSecret: "wrong",
+    requestTimeoutMs: 300,
+    onError: (e) => errors.push(e),
+  });
   t.teardown(async () => {
     await verifier.close();
     await peer.close();
@@ -401,7 +430,10 @@ t.test("the client authenticates with RFC 6749 §2.3.1 Basic credentials; bad on
     if (peer.counts.unauthorized < 2) throw new Error("not yet");
   }, "stream and poll refused");
   t.match(await rejection(verifier.verify(token, { transport: "header" })), { code: "revocation_list_stale" }, "fails closed");
-  t.ok(errors.some((e) => e instanceof Error && /answered 401/.test(e.message)), "the 401 is reported to onError");
+  t.ok(
+    errors.some((e) => e instanceof Error && /answered 401/.test(e.message)),
+    "the 401 is reported to onError",
+  );
   t.equal(verifier.status().revocationsSyncedAt, null);
 });
 
@@ -414,7 +446,11 @@ t.test("close() stops the stream and rejects later calls; ready() rejects if clo
   }, "stream closed");
   t.match(await rejection(verifier.verify(await peer.sign(), { transport: "header" })), { code: "verifier_closed" });
 
-  const early = createVerifier({ ...peer.verifierOptions, revocationsUri: "http://127.0.0.1:9/revocations", jwksUri: "http://127.0.0.1:9/jwks" });
+  const early = createVerifier({
+    ...peer.verifierOptions,
+    revocationsUri: "http://127.0.0.1:9/revocations",
+    jwksUri: "http://127.0.0.1:9/jwks",
+  });
   await early.close();
   await t.rejects(early.ready(), { code: "verifier_closed" });
 });

@@ -19,10 +19,21 @@ export function registerAdminClients(app: App, services: Services): void {
       preValidation: guard,
       schema: {
         body: Type.Object(
-          { name: Type.String({ minLength: 1, maxLength: 128 }), scopes: Type.Array(Scope, { minItems: 1, maxItems: CLIENT_SCOPES.length }) },
+          {
+            name: Type.String({ minLength: 1, maxLength: 128 }),
+            scopes: Type.Array(Scope, { minItems: 1, maxItems: CLIENT_SCOPES.length }),
+          },
           { additionalProperties: false },
         ),
-        response: { 201: Type.Object({ client_id: Type.String(), client_secret: Type.String(), name: Type.String(), scopes: Type.Array(Type.String()) }), ...errorResponses },
+        response: {
+          201: Type.Object({
+            client_id: Type.String(),
+            client_secret: Type.String(),
+            name: Type.String(),
+            scopes: Type.Array(Type.String()),
+          }),
+          ...errorResponses,
+        },
       },
     },
     async (request, reply) => {
@@ -34,7 +45,13 @@ export function registerAdminClients(app: App, services: Services): void {
 
   app.post(
     "/admin/clients/:id/secret",
-    { preValidation: guard, schema: { params: ClientId, response: { 200: Type.Object({ client_id: Type.String(), client_secret: Type.String() }), ...errorResponses } } },
+    {
+      preValidation: guard,
+      schema: {
+        params: ClientId,
+        response: { 200: Type.Object({ client_id: Type.String(), client_secret: Type.String() }), ...errorResponses },
+      },
+    },
     async (request, reply) => {
       const { secret } = await services.clients.rotateSecret(request.params.id, actor(request));
       void reply.header("cache-control", "no-store");

@@ -27,7 +27,10 @@ export function registerAdminKeys(app: App, services: Services): void {
   // SPEC §14 key compromise: out of the JWKS, its tokens inactive everywhere, a new key signing now.
   app.post(
     "/admin/keys/:kid/revoke",
-    { preValidation: guard, schema: { params: Type.Object({ kid: Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" }) }) } },
+    {
+      preValidation: guard,
+      schema: { params: Type.Object({ kid: Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_-]+$" }) }) },
+    },
     async (request) => {
       const r = await services.keyRevocation.revoke(request.params.kid, `client:${request.client!.id}`);
       return { kid: r.kid, revoked: true, signing_kid: services.keys.signingKey().kid, replacement_kid: r.replacementKid };
@@ -38,7 +41,10 @@ export function registerAdminKeys(app: App, services: Services): void {
   // and asking twice returns the same pending key.
   app.post("/admin/keys/rotate", { preValidation: guard }, async (request, reply) => {
     const key = await services.keys.rotate();
-    await services.auditLog.record({ type: "key_rotated", actor: `client:${request.client!.id}`, detail: { kid: key.kid, activates_at: key.activatesAt.toISOString() } }, services.clock.now());
+    await services.auditLog.record(
+      { type: "key_rotated", actor: `client:${request.client!.id}`, detail: { kid: key.kid, activates_at: key.activatesAt.toISOString() } },
+      services.clock.now(),
+    );
     return reply.status(202).send({ kid: key.kid, alg: key.alg, activates_at: key.activatesAt.toISOString() });
   });
 }

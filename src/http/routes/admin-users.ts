@@ -72,7 +72,10 @@ export function registerAdminUsers(app: App, services: Services): void {
     "/admin/users/:id/sessions",
     {
       preValidation: guard,
-      schema: { params: UserId, querystring: Type.Object({ include_ended: Type.Optional(Type.Union([Type.Literal("true"), Type.Literal("false")])) }) },
+      schema: {
+        params: UserId,
+        querystring: Type.Object({ include_ended: Type.Optional(Type.Union([Type.Literal("true"), Type.Literal("false")])) }),
+      },
     },
     async (request) => {
       const sessions = await services.admin.userSessions(request.params.id, request.query.include_ended === "true");

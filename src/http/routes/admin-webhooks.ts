@@ -9,7 +9,12 @@ import type { App } from "../types.js";
 const WebhookId = Type.Object({ id: Type.String({ format: "uuid" }) });
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
-const subscriptionView = (s: WebhookSubscriptionRecord) => ({ id: s.id, url: s.url, events: s.events, created_at: s.createdAt.toISOString() });
+const subscriptionView = (s: WebhookSubscriptionRecord) => ({
+  id: s.id,
+  url: s.url,
+  events: s.events,
+  created_at: s.createdAt.toISOString(),
+});
 
 const deliveryView = (d: WebhookDeliveryRecord) => ({
   id: d.id,
@@ -44,7 +49,11 @@ export function registerAdminWebhooks(app: App, services: Services): void {
       },
     },
     async (request, reply) => {
-      const { subscription, secret } = await services.webhooks.create(request.body.url, request.body.events, `client:${request.client!.id}`);
+      const { subscription, secret } = await services.webhooks.create(
+        request.body.url,
+        request.body.events,
+        `client:${request.client!.id}`,
+      );
       // The secret is shown once; only its sealed form is kept.
       return reply.status(201).send({ ...subscriptionView(subscription), secret });
     },
@@ -63,7 +72,10 @@ export function registerAdminWebhooks(app: App, services: Services): void {
 
   app.get(
     "/admin/webhooks/:id/deliveries",
-    { preValidation: guard, schema: { params: WebhookId, querystring: Type.Object({ limit: Type.Optional(Type.String({ pattern: "^[0-9]{1,3}$" })) }) } },
+    {
+      preValidation: guard,
+      schema: { params: WebhookId, querystring: Type.Object({ limit: Type.Optional(Type.String({ pattern: "^[0-9]{1,3}$" })) }) },
+    },
     async (request) => {
       const limit = Math.min(500, Math.max(1, Number(request.query.limit ?? 100)));
       return { deliveries: (await services.webhooks.deliveries(request.params.id, limit)).map(deliveryView) };

@@ -19,7 +19,10 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
  * own whose only body parser discards the body: gateways forward the
  * original request's Content-Type without its body, and that is no error.
  */
-export function registerForwardAuth(app: App, deps: { forwardAuth: ForwardAuth; cookies: CookieSettings; onAnswer: (outcome: Outcome) => void }): void {
+export function registerForwardAuth(
+  app: App,
+  deps: { forwardAuth: ForwardAuth; cookies: CookieSettings; onAnswer: (outcome: Outcome) => void },
+): void {
   const { forwardAuth, cookies, onAnswer } = deps;
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();

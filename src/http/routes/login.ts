@@ -21,23 +21,19 @@ const LoginBody = Type.Object(
 
 /** POST /login (SPEC §5): password login, bearer by default. */
 export function registerLogin(app: App, services: Services): void {
-  app.post(
-    "/login",
-    { schema: { body: LoginBody, response: { 200: TokenResponse, ...errorResponses } } },
-    async (request, reply) => {
-      const { username, password, transport = "bearer" } = request.body;
-      const ctx = clientContext(request);
-      const name = normalizeUsername(username).slice(0, 128);
-      // The account's own count blocks only addresses that failed on it: a
-      // guesser spread over many addresses is slowed, its owner from an
-      // address that has not failed is not (README, Security).
-      const account = attemptKey.loginUser(name);
-      const pair = attemptKey.loginUserIp(name, request.ip);
-      const keys = { keys: [pair, attemptKey.loginIp(request.ip)], gated: [{ key: account, gate: pair }], resetOnSuccess: [account, pair] };
-      const tokens = await withBackoff(services, "login", keys, ctx, () => services.sessions.login(username, password, transport, ctx));
-      void reply.header("cache-control", "no-store");
-      const csrf = transport === "cookie" ? setSessionCookies(reply, tokens, services.config.cookies) : undefined;
-      return tokenBody(tokens, csrf);
-    },
-  );
+  app.post("/login", { schema: { body: LoginBody, response: { 200: TokenResponse, ...errorResponses } } }, async (request, reply) => {
+    const { username, password, transport = "bearer" } = request.body;
+    const ctx = clientContext(request);
+    const name = normalizeUsername(username).slice(0, 128);
+    // The account's own count blocks only addresses that failed on it: a
+    // guesser spread over many addresses is slowed, its owner from an
+    // address that has not failed is not (README, Security).
+    const account = attemptKey.loginUser(name);
+    const pair = attemptKey.loginUserIp(name, request.ip);
+    const keys = { keys: [pair, attemptKey.loginIp(request.ip)], gated: [{ key: account, gate: pair }], resetOnSuccess: [account, pair] };
+    const tokens = await withBackoff(services, "login", keys, ctx, () => services.sessions.login(username, password, transport, ctx));
+    void reply.header("cache-control", "no-store");
+    const csrf = transport === "cookie" ? setSessionCookies(reply, tokens, services.config.cookies) : undefined;
+    return tokenBody(tokens, csrf);
+  });
 }

@@ -70,7 +70,12 @@ export function registerRevocations(app: App, services: Services): void {
       schema: {
         querystring: SinceQuery,
         response: {
-          200: Type.Object({ entries: Type.Array(Entry), cursor: Type.String(), max_staleness: Type.Integer(), max_token_lifetime: Type.Integer() }),
+          200: Type.Object({
+            entries: Type.Array(Entry),
+            cursor: Type.String(),
+            max_staleness: Type.Integer(),
+            max_token_lifetime: Type.Integer(),
+          }),
           410: errorResponses[404],
           ...errorResponses,
         },

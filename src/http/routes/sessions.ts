@@ -53,12 +53,15 @@ export function registerSessions(app: App, services: Services): void {
   app.delete(
     "/sessions",
     {
-      schema: { querystring: Type.Object({ except: Type.Optional(Type.String({ maxLength: 32 })) }), response: { 204: Type.Null(), ...errorResponses } },
+      schema: {
+        querystring: Type.Object({ except: Type.Optional(Type.String({ maxLength: 32 })) }),
+        response: { 204: Type.Null(), ...errorResponses },
+      },
       preHandler: guard,
     },
     async (request, reply) => {
       if (request.query.except !== "current") {
-        throw invalidRequest("use DELETE /sessions?except=current (or POST /logout with {\"all\":true} to end every session)");
+        throw invalidRequest('use DELETE /sessions?except=current (or POST /logout with {"all":true} to end every session)');
       }
       const { claims } = request.auth!;
       await services.revocations.revokeOtherSessions(claims.sub, claims.sid, "user_revoked", `user:${claims.sub}`);

@@ -28,7 +28,11 @@ export function createPrismaAuditChainStore(prisma: PrismaClient): AuditChainSto
   return {
     anchor,
     async tail() {
-      const last = await prisma.auditEvent.findFirst({ where: { seq: { not: null } }, orderBy: { seq: "desc" }, select: { seq: true, hash: true } });
+      const last = await prisma.auditEvent.findFirst({
+        where: { seq: { not: null } },
+        orderBy: { seq: "desc" },
+        select: { seq: true, hash: true },
+      });
       return last ? { seq: last.seq!, hash: last.hash! } : anchor();
     },
     unchained(limit) {
@@ -36,7 +40,9 @@ export function createPrismaAuditChainStore(prisma: PrismaClient): AuditChainSto
     },
     async link(rows) {
       if (rows.length === 0) return;
-      const values = Prisma.join(rows.map((r) => Prisma.sql`(${r.id}::bigint, ${r.seq}::bigint, ${r.prevHash}::varchar, ${r.hash}::varchar)`));
+      const values = Prisma.join(
+        rows.map((r) => Prisma.sql`(${r.id}::bigint, ${r.seq}::bigint, ${r.prevHash}::varchar, ${r.hash}::varchar)`),
+      );
       const n = await prisma.$executeRaw`
         UPDATE audit_events AS a SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
         FROM (VALUES ${values}) AS v(id, seq, prev_hash, hash)
@@ -47,7 +53,12 @@ export function createPrismaAuditChainStore(prisma: PrismaClient): AuditChainSto
       return prisma.auditEvent.findMany({ where: { seq: { gt: afterSeq } }, orderBy: { seq: "asc" }, take: limit });
     },
     async oldest(limit) {
-      const rows = await prisma.auditEvent.findMany({ where: { seq: { not: null } }, orderBy: { seq: "asc" }, take: limit, select: { seq: true, hash: true, at: true } });
+      const rows = await prisma.auditEvent.findMany({
+        where: { seq: { not: null } },
+        orderBy: { seq: "asc" },
+        take: limit,
+        select: { seq: true, hash: true, at: true },
+      });
       return rows.map((r) => ({ seq: r.seq!, hash: r.hash!, at: r.at }));
     },
     async cutPrefix(last, now) {

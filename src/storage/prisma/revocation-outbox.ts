@@ -42,7 +42,9 @@ export function createRevocationOutbox(prisma: PrismaClient) {
     },
     async headId(): Promise<bigint> {
       // The sequence, not max(id): pruned rows must not make a cursor look unknown.
-      const rows = await prisma.$queryRaw<Array<{ last_value: bigint; is_called: boolean }>>`SELECT last_value, is_called FROM revocations_id_seq`;
+      const rows = await prisma.$queryRaw<
+        Array<{ last_value: bigint; is_called: boolean }>
+      >`SELECT last_value, is_called FROM revocations_id_seq`;
       const r = rows[0];
       return r?.is_called ? BigInt(r.last_value) : 0n;
     },

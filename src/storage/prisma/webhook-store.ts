@@ -78,7 +78,15 @@ export function createPrismaWebhookStore(prisma: PrismaClient): WebhookStore {
     },
     async claimDue(now, claimUntil, limit) {
       const rows = await prisma.$queryRaw<
-        Array<{ id: string; payload: unknown; attempts: number; created_at: Date; url: string; subscription_id: string; secret_sealed: Uint8Array }>
+        Array<{
+          id: string;
+          payload: unknown;
+          attempts: number;
+          created_at: Date;
+          url: string;
+          subscription_id: string;
+          secret_sealed: Uint8Array;
+        }>
       >`
         WITH due AS (
           SELECT id FROM webhook_deliveries

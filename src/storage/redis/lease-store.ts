@@ -41,7 +41,13 @@ export interface RedisLeaseStore extends LeaseBus, LeaseRegistry {
   acknowledge(to: string, tag: string): Promise<void>;
 }
 
-export function createRedisLeaseStore(redis: RedisCommandClient, bus: Pick<RedisBus, "publish">, channels: RevocationChannels, prefix: string, selfId: string): RedisLeaseStore {
+export function createRedisLeaseStore(
+  redis: RedisCommandClient,
+  bus: Pick<RedisBus, "publish">,
+  channels: RevocationChannels,
+  prefix: string,
+  selfId: string,
+): RedisLeaseStore {
   const keys = [`${prefix}{mirror}:leases`, `${prefix}{mirror}:born`];
   const fenceChannel = channels.fence(selfId);
   return {

@@ -45,10 +45,17 @@ export function openRedis(topology: RedisTopology, opts: RedisConnectionOptions 
     // Reconnect quickly: a returning Redis should be used again within a second or so.
     retryStrategy: (times) => Math.min(100 * times, 1_000),
   };
-  return topology.kind === "cluster" ? openCluster(topology, common, commandTimeout, onError) : openSingle(topology, common, commandTimeout, onError);
+  return topology.kind === "cluster"
+    ? openCluster(topology, common, commandTimeout, onError)
+    : openSingle(topology, common, commandTimeout, onError);
 }
 
-function openSingle(topology: Exclude<RedisTopology, { kind: "cluster" }>, common: RedisOptions, commandTimeout: number, onError: (err: unknown) => void): RedisConnections {
+function openSingle(
+  topology: Exclude<RedisTopology, { kind: "cluster" }>,
+  common: RedisOptions,
+  commandTimeout: number,
+  onError: (err: unknown) => void,
+): RedisConnections {
   const target: RedisOptions =
     topology.kind === "standalone"
       ? {}
@@ -100,7 +107,12 @@ function openSingle(topology: Exclude<RedisTopology, { kind: "cluster" }>, commo
   };
 }
 
-function openCluster(topology: Extract<RedisTopology, { kind: "cluster" }>, common: RedisOptions, commandTimeout: number, onError: (err: unknown) => void): RedisConnections {
+function openCluster(
+  topology: Extract<RedisTopology, { kind: "cluster" }>,
+  common: RedisOptions,
+  commandTimeout: number,
+  onError: (err: unknown) => void,
+): RedisConnections {
   const nodeOptions: RedisOptions = { ...common, ...authOptions(topology), commandTimeout, maxRetriesPerRequest: 0 };
   const options: ClusterOptions = {
     enableOfflineQueue: false,

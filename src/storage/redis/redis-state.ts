@@ -60,7 +60,13 @@ async function probeCluster(cluster: Cluster): Promise<RedisState> {
         const address = f[1]!.split("@")[0]!;
         const flagged = f[2]!.split(",").some((flag) => flag === "fail" || flag === "fail?");
         const node = pool.get(address);
-        const answers = !flagged && node !== undefined && (await withTimeout(node.ping(), PROBE_MS).then(() => true, () => false));
+        const answers =
+          !flagged &&
+          node !== undefined &&
+          (await withTimeout(node.ping(), PROBE_MS).then(
+            () => true,
+            () => false,
+          ));
         return { address, reachable: answers };
       }),
   );

@@ -114,7 +114,8 @@ export function parseRevocationEnvelope(text: string): { entries: StoredRevocati
     return { entries: [] };
   }
   const raw = (msg as Partial<RevocationMessage> | null)?.ack;
-  const ack = raw && typeof raw.to === "string" && typeof raw.tag === "string" && raw.tag.length <= 128 ? { to: raw.to, tag: raw.tag } : undefined;
+  const ack =
+    raw && typeof raw.to === "string" && typeof raw.tag === "string" && raw.tag.length <= 128 ? { to: raw.to, tag: raw.tag } : undefined;
   return { entries: parseEntries((msg as Partial<RevocationMessage> | null)?.entries), ...(ack ? { ack } : {}) };
 }
 
@@ -126,7 +127,8 @@ function parseEntries(list: unknown): StoredRevocation[] {
     const expiresAt = new Date(e.exp);
     if (Number.isNaN(expiresAt.getTime())) continue;
     if (e.kind === "sid" || e.kind === "kid") out.push({ id: BigInt(e.id), kind: e.kind, subject: e.subject, expiresAt });
-    else if (e.kind === "sub" && typeof e.nbf === "number") out.push({ id: BigInt(e.id), kind: "sub", subject: e.subject, notBefore: new Date(e.nbf), expiresAt });
+    else if (e.kind === "sub" && typeof e.nbf === "number")
+      out.push({ id: BigInt(e.id), kind: "sub", subject: e.subject, notBefore: new Date(e.nbf), expiresAt });
   }
   return out;
 }

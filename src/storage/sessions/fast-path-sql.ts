@@ -28,16 +28,32 @@ export const FAST_PATH_PRECONDITIONS = [
   { name: "token unrotated", sql: "t.rotated_at IS NULL", holds: (c: FastPathCase) => c.token.rotatedAt === null },
   { name: "token unexpired", sql: "t.expires_at > :now", holds: (c: FastPathCase) => c.request.now < c.token.expiresAt },
   { name: "session unrevoked", sql: "s.revoked_at IS NULL", holds: (c: FastPathCase) => c.session.revokedAt === null },
-  { name: "session within idle expiry", sql: "s.idle_expires_at > :now", holds: (c: FastPathCase) => c.request.now < c.session.idleExpiresAt },
-  { name: "session within absolute expiry", sql: "s.absolute_expires_at > :now", holds: (c: FastPathCase) => c.request.now < c.session.absoluteExpiresAt },
+  {
+    name: "session within idle expiry",
+    sql: "s.idle_expires_at > :now",
+    holds: (c: FastPathCase) => c.request.now < c.session.idleExpiresAt,
+  },
+  {
+    name: "session within absolute expiry",
+    sql: "s.absolute_expires_at > :now",
+    holds: (c: FastPathCase) => c.request.now < c.session.absoluteExpiresAt,
+  },
   { name: "transport matches", sql: "s.transport = :transport", holds: (c: FastPathCase) => c.session.transport === c.request.transport },
-  { name: "IP unchanged", sql: "(s.last_ip IS NULL OR :ip IS NULL OR s.last_ip = :ip)", holds: (c: FastPathCase) => same(c.session.lastIp, c.request.ip) },
+  {
+    name: "IP unchanged",
+    sql: "(s.last_ip IS NULL OR :ip IS NULL OR s.last_ip = :ip)",
+    holds: (c: FastPathCase) => same(c.session.lastIp, c.request.ip),
+  },
   {
     name: "browser unchanged",
     sql: "(s.ua_browser IS NULL OR :browser IS NULL OR s.ua_browser = :browser)",
     holds: (c: FastPathCase) => same(c.session.device.browser, c.request.device.browser),
   },
-  { name: "OS unchanged", sql: "(s.ua_os IS NULL OR :os IS NULL OR s.ua_os = :os)", holds: (c: FastPathCase) => same(c.session.device.os, c.request.device.os) },
+  {
+    name: "OS unchanged",
+    sql: "(s.ua_os IS NULL OR :os IS NULL OR s.ua_os = :os)",
+    holds: (c: FastPathCase) => same(c.session.device.os, c.request.device.os),
+  },
   {
     name: "device type unchanged",
     sql: "(s.ua_device IS NULL OR :device_type IS NULL OR s.ua_device = :device_type)",
@@ -197,8 +213,22 @@ export async function rotateFast(q: SqlQueryable, w: FastRotationWrite): Promise
   // The successor and the audit row read the same one-row `touched`: one without the other cannot happen.
   if (r.rotated !== 1 || r.audited !== 1) throw new Error("a rotation wrote its session update without its successor or audit row");
   return {
-    session: { id: r.session_id, userId: r.user_id, transport: w.transport, idleExpiresAt: r.idle_expires_at, accessExpiresAt: r.access_expires_at },
+    session: {
+      id: r.session_id,
+      userId: r.user_id,
+      transport: w.transport,
+      idleExpiresAt: r.idle_expires_at,
+      accessExpiresAt: r.access_expires_at,
+    },
     userNotBefore: r.not_before,
-    audit: { type: "refresh", actor: `user:${r.user_id}`, userId: r.user_id, sessionId: r.session_id, ip: w.ip, userAgent: w.userAgent, detail: { token_id: r.token_id } },
+    audit: {
+      type: "refresh",
+      actor: `user:${r.user_id}`,
+      userId: r.user_id,
+      sessionId: r.session_id,
+      ip: w.ip,
+      userAgent: w.userAgent,
+      detail: { token_id: r.token_id },
+    },
   };
 }

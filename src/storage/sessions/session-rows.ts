@@ -48,7 +48,8 @@ export const toSessionRecord = (r: SessionRow): SessionRecord => ({
   revokedBy: r.revoked_by,
 });
 
-export const TOKEN_COLUMNS = "t.id, t.session_id, t.parent_id, t.created_at, t.expires_at, t.rotated_at, t.successor_sealed, t.ip, t.user_agent";
+export const TOKEN_COLUMNS =
+  "t.id, t.session_id, t.parent_id, t.created_at, t.expires_at, t.rotated_at, t.successor_sealed, t.ip, t.user_agent";
 
 export interface TokenRow {
   id: string;
