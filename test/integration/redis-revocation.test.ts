@@ -87,6 +87,8 @@ for (const topology of TOPOLOGIES)
     const login = (await a.login(user.username, user.password)).json();
     const other = (await a.login(user.username, user.password)).json();
     t.equal(await active(b, client, login.access_token), true);
+    // B learns each session's owner once (introspection checks sub against it); later answers need no read.
+    t.equal(await active(b, client, other.access_token), true);
 
     t.equal((await logout(a, login.access_token)).statusCode, 204);
     const reads = countSessionReads(b);
@@ -214,6 +216,7 @@ t.test("an instance holding a mirror lease answers from its mirror alone, and a 
   // While leased, B's answer for a token of a live session needs neither Redis nor Postgres.
   t.equal((await logout(a, first.access_token)).statusCode, 204);
   t.equal(await active(b, client, first.access_token), false, "B has A's revocation in its mirror (acknowledged before A answered)");
+  t.equal(await active(b, client, second.access_token), true, "B learns the session's owner once");
   proxy.freeze();
   const reads = countSessionReads(b);
   const held = proxy.heldBytes();
