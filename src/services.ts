@@ -1,3 +1,4 @@
+import { ApplicationCache } from "./applications/application-cache.js";
 import type { Config } from "./config.js";
 import { deriveKey } from "./crypto/seal.js";
 import { createPasswordHasher, type Argon2Params } from "./crypto/password.js";
@@ -50,6 +51,7 @@ import { createRedisAttemptLimiter } from "./rate-limit/redis-attempt-limiter.js
 import { createRedisRequestCeiling } from "./rate-limit/redis-request-ceiling.js";
 import { unlimitedCeiling, type RequestCeiling } from "./rate-limit/request-ceiling.js";
 import { createPrismaAdminStore } from "./storage/prisma/admin-store.js";
+import { createPrismaApplicationReader } from "./storage/prisma/application-store.js";
 import type { RedisState } from "./storage/redis/redis-state.js";
 
 export interface Readiness {
@@ -67,6 +69,8 @@ export interface Services {
   clock: Clock;
   db: Database;
   users: UserStore;
+  /** Every application and its resolved policy, in memory (SPEC §10). */
+  applications: ApplicationCache;
   userService: UserService;
   sessionStore: SessionStore;
   sessions: SessionService;
@@ -137,6 +141,8 @@ export interface ServiceOptions {
   webhookIntervalMs?: number;
   /** How long a webhook receiver gets to answer (default 10 s, SPEC §14). */
   webhookTimeoutMs?: number;
+  /** How often each instance reloads the applications table (default 2 s). */
+  applicationReloadMs?: number;
   /** Called once when a fresh embedded install creates its admin client (server.ts prints it). */
   onAdminBootstrap?: (credentials: { id: string; secret: string; file: string }) => void;
 }
@@ -181,6 +187,13 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       redisState: () => revocation?.redisState() ?? Promise.resolve(undefined),
     });
     const users = createPrismaUserStore(db.prisma);
+    const applications = new ApplicationCache(
+      createPrismaApplicationReader(db.prisma),
+      { ...config.sessions, accessTokenTtlMs: config.tokens.accessTokenTtlMs, onLimit: "evict_oldest" },
+      { reloadEveryMs: opts.applicationReloadMs ?? 2_000 },
+    );
+    if (opts.background !== false) await applications.start();
+    else await applications.reload();
     // Audit events also feed the metrics, once their transaction committed.
     // Introspection's fast path checks a token's sub against its session's
     // owner; sessions issued here are known without a read.
@@ -335,6 +348,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       clock,
       db,
       users,
+      applications,
       userService,
       sessionStore,
       sessions,
@@ -391,6 +405,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       },
       async close() {
         for (const t of timers) clearInterval(t);
+        applications.close();
         await webhookWorker.idle();
         await runtime.close();
         await db.close();

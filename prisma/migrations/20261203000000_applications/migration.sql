@@ -3,8 +3,8 @@
 CREATE TABLE "applications" (
     "id" VARCHAR(64) NOT NULL,
     "name" VARCHAR(128) NOT NULL,
-    "transports" VARCHAR(16)[] NOT NULL,
-    "origins" VARCHAR(512)[] NOT NULL DEFAULT '{}',
+    "transports" VARCHAR(16)[],
+    "origins" VARCHAR(512)[] DEFAULT '{}',
     "access_token_ttl_ms" BIGINT,
     "refresh_token_ttl_ms" BIGINT,
     "session_max_lifetime_ms" BIGINT,
