@@ -6,8 +6,8 @@ import t, { type Test } from "tap";
 import type { TestApp } from "../fixtures/app.js";
 import { bearer, isActive, refresh, sqlClient, startCluster, type Cluster } from "../fixtures/cluster.js";
 import { lockWaiters } from "../fixtures/lock-waiters.js";
-import { createClient } from "../fixtures/service-client.js";
-import { createVerifier, TokenRevokedError, type Verifier } from "../../src/verifier/index.js";
+import { TokenRevokedError, type Verifier } from "../../src/verifier/index.js";
+import { verifierFor } from "../fixtures/verifier.js";
 
 let cluster: Cluster;
 let verifier: Verifier;
@@ -15,19 +15,8 @@ let verifier: Verifier;
 t.before(async () => {
   // Refreshes that fail after a revocation are expected here; they must not block the address.
   cluster = await startCluster(t, 3, { RATE_LIMIT_REFRESH_PER_IP: "100000", RATE_LIMIT_LOGIN_PER_IP: "100000", REFRESH_REUSE_GRACE: "3s" });
-  const reader = await createClient(cluster.instances[0]!.services, ["revocations:read"]);
   const address = await cluster.instances[0]!.app.listen({ host: "127.0.0.1", port: 0 });
-  verifier = createVerifier({
-    issuer: "http://session-authority.test",
-    audience: "http://session-authority.test",
-    jwksUri: `${address}/.well-known/jwks.json`,
-    revocationsUri: `${address}/revocations`,
-    clientId: reader.id,
-    clientSecret: reader.secret,
-    clock: cluster.base,
-    maxStalenessMs: 60_000,
-  });
-  t.teardown(() => verifier.close());
+  ({ verifier } = await verifierFor(t, cluster.instances[0]!, address, { clock: cluster.base, maxStalenessMs: 60_000 }));
   await verifier.ready();
 });
 

@@ -5,7 +5,8 @@
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import t from "tap";
 import { runCli } from "../../src/cli/main.js";
-import { createVerifier, TokenInvalidError, TokenRevokedError } from "../../src/verifier/index.js";
+import { TokenInvalidError, TokenRevokedError } from "../../src/verifier/index.js";
+import { verifierFor } from "../fixtures/verifier.js";
 import { MODES, testApp, type TestApp } from "../fixtures/app.js";
 import { FakeClock } from "../fixtures/clock.js";
 import { eventually } from "../fixtures/eventually.js";
@@ -90,19 +91,9 @@ t.test("across instances and to a streaming verifier: a token of the revoked key
   const redis = { env: { ...env, REDIS_URL: redisTestUrl() }, serviceOptions: { redisKeyPrefix: freshRedisPrefix(t), background: true } };
   const a = await testApp(t, "postgres", { clock, ...redis, appOptions: { sseHeartbeatMs: 500 } });
   const b = await testApp(t, "postgres", { clock, ...redis, storage: { url: a.services.config.storage.databaseUrl! } });
-  const sibling = await createClient(a.services, ["introspect", "revocations:read"]);
   const u = await a.createUser();
   const address = await a.app.listen({ host: "127.0.0.1", port: 0 });
-  const verifier = createVerifier({
-    issuer: "http://session-authority.test",
-    audience: "http://session-authority.test",
-    jwksUri: `${address}/.well-known/jwks.json`,
-    revocationsUri: `${address}/revocations`,
-    clientId: sibling.id,
-    clientSecret: sibling.secret,
-    maxStalenessMs: 5_000,
-  });
-  t.teardown(() => verifier.close());
+  const { verifier, client: sibling } = await verifierFor(t, a, address, { maxStalenessMs: 5_000 }, ["introspect", "revocations:read"]);
   await verifier.ready();
 
   const old = (await b.login(u.username, u.password)).json();

@@ -1,34 +1,23 @@
 // The local verification library (src/verifier) against the real service:
 // its JWKS, GET /revocations and the stream, across two instances on Redis.
 import t from "tap";
-import { createVerifier, TokenRevokedError } from "../../src/verifier/index.js";
+import { TokenRevokedError } from "../../src/verifier/index.js";
+import { verifierFor } from "../fixtures/verifier.js";
 import { testApp } from "../fixtures/app.js";
 import { FakeClock } from "../fixtures/clock.js";
 import { eventually } from "../fixtures/eventually.js";
 import { freshRedisPrefix, redisTestUrl } from "../fixtures/redis.js";
-import { createClient } from "../fixtures/service-client.js";
 
 t.test("a sibling's local verifier rejects a token within a second of a logout on another instance", async (t) => {
   const clock = new FakeClock();
   const redis = { env: { REDIS_URL: redisTestUrl() }, serviceOptions: { redisKeyPrefix: freshRedisPrefix(t), background: true } };
   const a = await testApp(t, "postgres", { clock, ...redis, appOptions: { sseHeartbeatMs: 500 } });
   const b = await testApp(t, "postgres", { clock, ...redis, storage: { url: a.services.config.storage.databaseUrl! } });
-  const reader = await createClient(a.services, ["revocations:read"]);
   const user = await a.createUser();
   const address = await a.app.listen({ host: "127.0.0.1", port: 0 });
 
   const errors: unknown[] = [];
-  const verifier = createVerifier({
-    issuer: "http://session-authority.test",
-    audience: "http://session-authority.test",
-    jwksUri: `${address}/.well-known/jwks.json`,
-    revocationsUri: `${address}/revocations`,
-    clientId: reader.id,
-    clientSecret: reader.secret,
-    maxStalenessMs: 5_000,
-    onError: (err) => errors.push(err),
-  });
-  t.teardown(() => verifier.close());
+  const { verifier } = await verifierFor(t, a, address, { maxStalenessMs: 5_000, onError: (err) => errors.push(err) });
   await verifier.ready();
 
   const login = (await b.login(user.username, user.password)).json();

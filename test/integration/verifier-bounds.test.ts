@@ -5,32 +5,24 @@
 // issued (iat in the future, a lifetime past ACCESS_TOKEN_TTL).
 import t from "tap";
 import { createAccessTokenSigner } from "../../src/keys/access-tokens.js";
-import { createVerifier, RevocationListStaleError, TokenInvalidError } from "../../src/verifier/index.js";
+import { RevocationListStaleError, TokenInvalidError } from "../../src/verifier/index.js";
+import { verifierFor } from "../fixtures/verifier.js";
 import { testApp } from "../fixtures/app.js";
 import { eventually } from "../fixtures/eventually.js";
 import { WallClock } from "../fixtures/fault-support.js";
-import { createClient } from "../fixtures/service-client.js";
 
 t.test(
   "a verifier with no maxStalenessMs fails closed after the service's MAX_REVOCATION_STALENESS, and refuses implausible tokens",
   { timeout: 60_000 },
   async (t) => {
     const app = await testApp(t, "embedded", { clock: new WallClock(), env: { MAX_REVOCATION_STALENESS: "3s", ACCESS_TOKEN_TTL: "5m" } });
-    const reader = await createClient(app.services, ["revocations:read"]);
     const user = await app.createUser();
     const address = await app.app.listen({ host: "127.0.0.1", port: 0 });
     let cut = false;
-    const verifier = createVerifier({
-      issuer: app.services.config.tokens.issuer,
-      audience: app.services.config.tokens.audience,
-      jwksUri: `${address}/.well-known/jwks.json`,
-      revocationsUri: `${address}/revocations`,
-      clientId: reader.id,
-      clientSecret: reader.secret,
+    const { verifier } = await verifierFor(t, app, address, {
       // The network to the service, which the test can cut.
       fetch: (input, init) => (cut ? Promise.reject(new Error("network cut by the test")) : fetch(input, init)),
     });
-    t.teardown(() => verifier.close());
     await verifier.ready();
 
     const login = (await app.login(user.username, user.password)).json();
