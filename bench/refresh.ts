@@ -44,6 +44,27 @@ export async function refreshJob(
   };
 }
 
+/** A POST /sessions load (wrk) cycling through `subjects`. */
+export function issueJob(
+  service: Instance,
+  issuer: ServiceClientCredentials,
+  connections: number,
+  durationSec: number,
+  subjects: string[],
+): LoadJob {
+  return {
+    url: service.url,
+    method: "POST",
+    path: "/sessions",
+    connections,
+    durationSec,
+    headers: { "content-type": "application/json", authorization: issuer.basic },
+    body: { kind: "issue", subjects, ip: BENCH_DEVICE.ip, userAgent: BENCH_DEVICE.userAgent },
+    expect: '"refresh_token"',
+    engine: "wrk",
+  };
+}
+
 export async function run(ctx: BenchContext): Promise<Row[]> {
   return withScope(async (scope) => {
     const clients = ctx.writeConnections;
@@ -66,17 +87,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     // The floor rotates chains of its own and issues to users of its own, in the same database.
     let floorRefresh: LoadJob = { ...(await refreshJob(service, issuer, clients, ctx.durationSec)), engine: "wrk", url: floorUrl };
     const floorSubjects = await seedUsers(deployment.databaseUrl, ctx.quick ? 2_000 : ISSUE_SUBJECTS, "floor-issue");
-    const issue: LoadJob = {
-      url: service.url,
-      method: "POST",
-      path: "/sessions",
-      connections: clients,
-      durationSec: ctx.durationSec,
-      headers: { "content-type": "application/json", authorization: issuer.basic },
-      body: { kind: "issue", subjects, ip: BENCH_DEVICE.ip, userAgent: BENCH_DEVICE.userAgent },
-      expect: '"refresh_token"',
-      engine: "wrk",
-    };
+    const issue = issueJob(service, issuer, clients, ctx.durationSec, subjects);
     const floorIssue: LoadJob = {
       ...issue,
       url: floorUrl,

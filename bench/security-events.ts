@@ -18,7 +18,7 @@ import { seedUsers } from "./lib/postgres.js";
 import { withScope } from "./lib/scope.js";
 import { BENCH_DEVICE, createDeployment, startInstance } from "./lib/service.js";
 import { requireWrk } from "./lib/wrk.js";
-import { refreshJob } from "./refresh.js";
+import { issueJob, refreshJob } from "./refresh.js";
 import { fmt, median, ratio, wholeMs } from "./lib/stats.js";
 import type { Row } from "./lib/table.js";
 
@@ -43,17 +43,7 @@ export async function run(ctx: BenchContext): Promise<Row[]> {
     const subjects = await seedUsers(deployment.databaseUrl, SLICE * (4 + 4 * ctx.runs), "issue");
     let nextSlice = 0;
     const freshSubjects = () => subjects.slice(SLICE * nextSlice, SLICE * ++nextSlice);
-    const issue: LoadJob = {
-      url: service.url,
-      method: "POST",
-      path: "/sessions",
-      connections: clients,
-      durationSec: ctx.durationSec,
-      headers: { "content-type": "application/json", authorization: issuer.basic },
-      body: { kind: "issue", subjects, ip: BENCH_DEVICE.ip, userAgent: BENCH_DEVICE.userAgent },
-      expect: '"refresh_token"',
-      engine: "wrk",
-    };
+    const issue = issueJob(service, issuer, clients, ctx.durationSec, subjects);
 
     const receiver = createServer((req, res) => req.resume().on("end", () => res.writeHead(204).end()));
     await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
