@@ -100,6 +100,9 @@ app.post("/sessions", async (request, reply) => {
       revokedAt: null,
       revokedReason: null,
       revokedBy: null,
+      clientId: "default",
+      accessTtlMs: null,
+      idleTtlMs: null,
     },
     refreshToken: {
       id: crypto.randomUUID(),

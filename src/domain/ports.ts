@@ -42,6 +42,8 @@ export interface SessionTx {
   userNotBefore(userId: string): Promise<Date | null>;
   /** Sessions of the user not revoked and not expired at `now`, oldest first. */
   listLiveSessions(userId: string, now: Date): Promise<SessionRecord[]>;
+  /** The user's live sessions of one application at `now`, oldest first: what the session limit counts. */
+  listLiveSessionsOfApp(clientId: string, userId: string, now: Date): Promise<SessionRecord[]>;
   updateSession(sessionId: string, patch: SessionPatch): Promise<void>;
   /** Marks a live session revoked and locks it; null if it already was. */
   revokeSession(sessionId: string, at: Date, reason: RevocationReason, by: string): Promise<RevokedSession | null>;
@@ -55,7 +57,8 @@ export interface SessionTx {
   markRotated(tokenId: string, at: Date, successorSealed: Uint8Array): Promise<boolean>;
   /**
    * Inserts a new session, its first refresh token and its audit event, but
-   * only while the user has fewer than `maxLive` live sessions at `now`.
+   * only while the user has fewer than `maxLive` live sessions of the
+   * session's application at `now`.
    * Follows `lockUser` in the same transaction, so the count also sees the
    * transaction's own evictions. False at the cap, and then nothing was written.
    */
@@ -70,7 +73,7 @@ export interface NewSessionWrite {
   session: SessionRecord;
   refreshToken: RefreshTokenRecord & { hash: Uint8Array };
   audit: AuditEventInput;
-  /** MAX_SESSIONS_PER_USER: written only while the user has fewer live sessions than this. */
+  /** The application's session limit: written only while the user has fewer live sessions of it than this. */
   maxLive: number;
   /** The instant live sessions are counted at (the new session's creation time). */
   now: Date;

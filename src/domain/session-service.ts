@@ -1,4 +1,5 @@
 import { hashToken, newOpaqueToken } from "../crypto/opaque-token.js";
+import { DEFAULT_APPLICATION_ID } from "./applications.js";
 import type { Clock } from "./clock.js";
 import { memoizeDeviceParser } from "./device-memo.js";
 import { AppError, invalidGrant } from "./errors.js";
@@ -120,6 +121,7 @@ export class SessionService {
       const session: SessionRecord = {
         id: crypto.randomUUID(),
         userId,
+        clientId: DEFAULT_APPLICATION_ID,
         transport,
         createdAt: now,
         lastSeenAt: now,
@@ -133,6 +135,8 @@ export class SessionService {
         revokedAt: null,
         revokedReason: null,
         revokedBy: null,
+        accessTtlMs: null,
+        idleTtlMs: null,
       };
       return {
         session,
@@ -216,7 +220,7 @@ export class SessionService {
 
   /** Revokes the oldest live sessions so the new one fits under MAX_SESSIONS_PER_USER. */
   private async evictForRoom(tx: SessionTx, userId: string, now: Date, actor: string) {
-    const live = await tx.listLiveSessions(userId, now);
+    const live = await tx.listLiveSessionsOfApp(DEFAULT_APPLICATION_ID, userId, now);
     const excess = live.length - this.deps.policy.maxSessionsPerUser + 1;
     const revocations: RevocationCommit = [];
     const sessionIds: string[] = [];

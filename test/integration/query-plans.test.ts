@@ -87,6 +87,9 @@ async function statementsOfTheHotPath(): Promise<Array<{ what: string; statement
         revokedAt: null,
         revokedReason: null,
         revokedBy: null,
+        clientId: "default",
+        accessTtlMs: null,
+        idleTtlMs: null,
       },
       refreshToken: {
         id: randomUUID(),
@@ -122,6 +125,11 @@ t.test("the hot statements' generic plans on an empty database use the right ind
     const plan = rows.map((r) => r["QUERY PLAN"]).join("\n");
     t.notMatch(plan, /Seq Scan on (sessions|refresh_tokens|users)\b/, `${what}: no sequential scan of a growing table`);
     t.notMatch(plan, /sessions_revoked_at_idx/, `${what}: the revoked-sessions index (cleanup's) is not used`);
-    if (what === "issuance") t.match(plan, /sessions_user_live_idx/, "issuance counts the user's live sessions through their own index");
+    if (what === "issuance")
+      t.match(
+        plan,
+        /sessions_client_live_idx[^\n]*\n\s*Index Cond: \(\(\(?client_id\b[^\n]*\bAND \(user_id = /,
+        "issuance counts the user's live sessions of the application through their own index, on both keys",
+      );
   }
 });

@@ -16,15 +16,16 @@ export async function lockUserRow(q: SqlQueryable, userId: string): Promise<User
 
 /**
  * Inserts a new session, its first refresh token and its audit row only
- * while the user has fewer than `maxLive` live sessions. It must follow the
- * user's row lock in the same transaction: in READ COMMITTED this statement
- * takes its snapshot after the lock was granted, so the count sees every
- * session committed before, and the transaction's own evictions.
+ * while the user has fewer than `maxLive` live sessions of the session's
+ * application (SPEC §3: the limit is per user and application). It must
+ * follow the user's row lock in the same transaction: in READ COMMITTED this
+ * statement takes its snapshot after the lock was granted, so the count sees
+ * every session committed before, and the transaction's own evictions.
  *
- * The count stops at the cap and is ordered like sessions_user_live_idx.
- * sessions_revoked_at_idx holds revoked sessions only (cleanup's index): as
- * a full index, the generic plan Postgres caches for the count on a fresh
- * database took it and counted every live session of every user
+ * The count stops at the cap and is ordered like sessions_client_live_idx,
+ * (client_id, user_id, created_at) of live sessions only: filtering on the
+ * user alone let the generic plan take that index by its leading client_id
+ * and count every live session of every user of the application
  * (test/integration/query-plans.test.ts).
  */
 export async function insertSessionUnderCap(q: SqlQueryable, w: NewSessionWrite): Promise<boolean> {
@@ -37,7 +38,7 @@ export async function insertSessionUnderCap(q: SqlQueryable, w: NewSessionWrite)
       SELECT 1 WHERE (
         SELECT count(*) FROM (
           SELECT 1 FROM sessions
-          WHERE user_id = ${s.userId}::uuid AND revoked_at IS NULL
+          WHERE client_id = ${s.clientId}::varchar AND user_id = ${s.userId}::uuid AND revoked_at IS NULL
             AND idle_expires_at > ${w.now}::timestamptz AND absolute_expires_at > ${w.now}::timestamptz
           ORDER BY created_at
           LIMIT ${w.maxLive}::int
@@ -46,13 +47,14 @@ export async function insertSessionUnderCap(q: SqlQueryable, w: NewSessionWrite)
     ), session AS (
       INSERT INTO sessions (id, user_id, transport, created_at, last_seen_at, idle_expires_at, absolute_expires_at,
                             access_expires_at, created_ip, last_ip, user_agent, ua_browser, ua_os, ua_device,
-                            device_flagged, device_score)
+                            device_flagged, device_score, client_id, access_ttl_ms, idle_ttl_ms)
       SELECT ${s.id}::uuid, ${s.userId}::uuid, ${s.transport}::varchar, ${s.createdAt}::timestamptz, ${s.lastSeenAt}::timestamptz,
              ${s.idleExpiresAt}::timestamptz, ${s.absoluteExpiresAt}::timestamptz, ${s.accessExpiresAt}::timestamptz,
              ${truncate(s.createdIp, COLUMN.ip)}::varchar, ${truncate(s.lastIp, COLUMN.ip)}::varchar,
              ${truncate(s.userAgent, COLUMN.userAgent)}::varchar, ${truncate(s.device.browser, COLUMN.uaBrowser)}::varchar,
              ${truncate(s.device.os, COLUMN.uaOs)}::varchar, ${truncate(s.device.type, COLUMN.uaDevice)}::varchar,
-             ${s.deviceFlagged}::boolean, ${s.deviceScore}::int
+             ${s.deviceFlagged}::boolean, ${s.deviceScore}::int, ${s.clientId}::varchar, ${s.accessTtlMs}::bigint,
+             ${s.idleTtlMs}::bigint
       FROM room
       RETURNING id
     ), token AS (

@@ -40,6 +40,16 @@ async function liveSessions(q: SqlQueryable, userId: string, now: Date, newestFi
   return rows.map(toSessionRecord);
 }
 
+/** The live sessions of one user of one application, oldest first: the ones the session limit counts. */
+async function liveSessionsOfApp(q: SqlQueryable, clientId: string, userId: string, now: Date) {
+  const rows = await q.query<SessionRow>(sql`
+    SELECT ${SESSION} FROM sessions s
+    WHERE s.client_id = ${clientId}::varchar AND s.user_id = ${userId}::uuid AND s.revoked_at IS NULL
+      AND s.idle_expires_at > ${now}::timestamptz AND s.absolute_expires_at > ${now}::timestamptz
+    ORDER BY s.created_at`);
+  return rows.map(toSessionRecord);
+}
+
 function sessionTx(q: SqlQueryable): SessionTx {
   return {
     lockUser: (userId) => lockUserRow(q, userId),
@@ -52,6 +62,7 @@ function sessionTx(q: SqlQueryable): SessionTx {
       return rows[0]?.not_before ?? null;
     },
     listLiveSessions: (userId, now) => liveSessions(q, userId, now, false),
+    listLiveSessionsOfApp: (clientId, userId, now) => liveSessionsOfApp(q, clientId, userId, now),
     async updateSession(sessionId, p) {
       // last_seen_at and access_expires_at only move forward: they bound the tokens issued (fast-path-sql.ts).
       await q.query(sql`
