@@ -1,4 +1,5 @@
 import { ApplicationCache } from "./applications/application-cache.js";
+import type { ApplicationPolicy } from "./domain/applications.js";
 import type { Config } from "./config.js";
 import { deriveKey } from "./crypto/seal.js";
 import { createPasswordHasher, type Argon2Params } from "./crypto/password.js";
@@ -187,11 +188,15 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       redisState: () => revocation?.redisState() ?? Promise.resolve(undefined),
     });
     const users = createPrismaUserStore(db.prisma);
-    const applications = new ApplicationCache(
-      createPrismaApplicationReader(db.prisma),
-      { ...config.sessions, accessTokenTtlMs: config.tokens.accessTokenTtlMs, onLimit: "evict_oldest" },
-      { reloadEveryMs: opts.applicationReloadMs ?? 2_000 },
-    );
+    // The service-wide policy (SPEC §9): what every application's unset fields take.
+    const defaultPolicy: ApplicationPolicy = {
+      ...config.sessions,
+      accessTokenTtlMs: config.tokens.accessTokenTtlMs,
+      onLimit: "evict_oldest",
+    };
+    const applications = new ApplicationCache(createPrismaApplicationReader(db.prisma), defaultPolicy, {
+      reloadEveryMs: opts.applicationReloadMs ?? 2_000,
+    });
     if (opts.background !== false) await applications.start();
     else await applications.reload();
     // Audit events also feed the metrics, once their transaction committed.
@@ -201,9 +206,12 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     const tapped = tapSessionStore(createSessionRepository(db.sql), metrics.observe);
     const sessionStore: SessionStore = {
       ...tapped,
-      issueSession(write) {
-        owners.learn(write.session.id, write.session.userId);
-        return tapped.issueSession(write);
+      issueSession(userId, clientId, plan) {
+        return tapped.issueSession(userId, clientId, (application) => {
+          const write = plan(application);
+          owners.learn(write.session.id, write.session.userId);
+          return write;
+        });
       },
     };
     const audit = tapAuditLog(createPrismaAuditLog(db.prisma), metrics.observe);
@@ -245,7 +253,8 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       passwords,
       signer,
       clock,
-      policy: { ...config.sessions, accessTokenTtlMs: config.tokens.accessTokenTtlMs },
+      policy: defaultPolicy,
+      applications,
       parseUserAgent,
     });
     const revocations = new RevocationService({

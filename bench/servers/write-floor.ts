@@ -128,7 +128,7 @@ app.post("/sessions", async (request, reply) => {
     maxLive: policy.maxSessionsPerUser,
     now,
   };
-  const attempt = await issueSession(db, write);
+  const attempt = await issueSession(db, userId, "default", () => write);
   if (!attempt.inserted) return reply.code(409).send({ error: attempt.user ? "no_room" : "no_such_user" });
   return reply.send(answer(userId, sessionId, refreshToken, now, expiries.accessExpiresAt));
 });

@@ -37,7 +37,10 @@ export async function revokeSessionInTx(
 ): Promise<RevocationCommit> {
   const revoked = await tx.revokeSession(session.id, now, reason, by);
   if (!revoked) return [];
-  await tx.audit({ type: "session_revoked", actor: by, userId: session.userId, sessionId: session.id, detail: { reason } }, now);
+  await tx.audit(
+    { type: "session_revoked", actor: by, userId: session.userId, sessionId: session.id, detail: { reason, client_id: revoked.clientId } },
+    now,
+  );
   const entry = revocationEntryForSession(revoked, now);
   if (!entry) return [];
   const [id] = await tx.insertRevocations([entry], now);

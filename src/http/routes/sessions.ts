@@ -9,6 +9,7 @@ import type { App } from "../types.js";
 export function sessionView(s: SessionRecord, currentId?: string) {
   return {
     id: s.id,
+    client_id: s.clientId,
     transport: s.transport,
     created_at: s.createdAt.toISOString(),
     last_seen_at: s.lastSeenAt.toISOString(),

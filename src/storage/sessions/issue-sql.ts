@@ -1,17 +1,42 @@
 // Issuance in SQL: the user's row lock, then the capped insert of a session,
 // its first refresh token and its audit row. Every parameter carries an
 // explicit cast: neither driver sends parameter types.
-import type { IssueAttempt, NewSessionWrite } from "../../domain/ports.js";
+import { createHash } from "node:crypto";
+import type { IssueAttempt, IssueLocks, IssuePlan, NewSessionWrite } from "../../domain/ports.js";
 import type { UserRecord } from "../../domain/types.js";
+import { APPLICATION_COLUMNS, toApplicationOfRow, type ApplicationRow } from "../applications/application-rows.js";
+import { LOCK_APPLICATION_SHARED } from "../applications/application-lock.js";
 import { COLUMN, truncate } from "../columns.js";
-import { sql, type SqlDriver, type SqlQueryable } from "../sql-driver.js";
+import { sql, sqlText, type SqlDriver, type SqlQueryable, type Statement } from "../sql-driver.js";
 import { toUserRecord, type UserRow } from "./session-rows.js";
+
+const APPLICATION = sqlText(APPLICATION_COLUMNS);
+const SHARED_LOCK_NAME = `sa_${createHash("sha256").update(LOCK_APPLICATION_SHARED).digest("hex").slice(0, 24)}`;
 
 /** Locks the user row and reads it in the same round trip. */
 export async function lockUserRow(q: SqlQueryable, userId: string): Promise<UserRecord | null> {
   const rows = await q.query<UserRow>(sql`
     SELECT id, username, password_hash, disabled, not_before, created_at FROM users WHERE id = ${userId}::uuid FOR UPDATE`);
   return rows[0] ? toUserRecord(rows[0]) : null;
+}
+
+/**
+ * SessionTx.lockForIssue. The application's shared lock is a statement of
+ * its own: in READ COMMITTED a statement sees what was committed when it
+ * began, so the read that follows starts after the lock was granted and
+ * sees any policy change that held the lock before. The user's lock and the
+ * application's row come in one statement, one round trip.
+ */
+export async function lockForIssue(q: SqlQueryable, userId: string, clientId: string): Promise<IssueLocks> {
+  const lock: Statement = { text: LOCK_APPLICATION_SHARED, values: [clientId], name: SHARED_LOCK_NAME };
+  await q.query(lock);
+  const rows = await q.query<UserRow & ApplicationRow>(sql`
+    SELECT u.id, u.username, u.password_hash, u.disabled, u.not_before, u.created_at, ${APPLICATION}
+    FROM users u LEFT JOIN applications a ON a.id = ${clientId}::varchar
+    WHERE u.id = ${userId}::uuid
+    FOR UPDATE OF u`);
+  const row = rows[0];
+  return row ? { user: toUserRecord(row), application: toApplicationOfRow(row) } : { user: null, application: null };
 }
 
 /**
@@ -78,13 +103,17 @@ export async function insertSessionUnderCap(q: SqlQueryable, w: NewSessionWrite)
 }
 
 /**
- * The common issuance: one short transaction that locks the user and writes
- * only for an existing, enabled user below the cap.
+ * The common issuance: one short transaction that takes the application's
+ * and the user's locks, plans the session on the application found, and
+ * writes it only for an existing, enabled user below the limit.
  */
-export function issueSession(driver: SqlDriver, w: NewSessionWrite): Promise<IssueAttempt> {
+export function issueSession(driver: SqlDriver, userId: string, clientId: string, plan: IssuePlan): Promise<IssueAttempt> {
   return driver.transaction(async (q) => {
-    const user = await lockUserRow(q, w.session.userId);
-    if (!user || user.disabled) return { user, inserted: false };
-    return { user, inserted: await insertSessionUnderCap(q, w) };
+    const { user, application } = await lockForIssue(q, userId, clientId);
+    if (!user || user.disabled) return { user, write: null, inserted: false };
+    const write = plan(application);
+    if (write.session.userId !== userId || write.session.clientId !== clientId)
+      throw new Error("an issuance planned another user's or application's session");
+    return { user, write, inserted: await insertSessionUnderCap(q, write) };
   });
 }

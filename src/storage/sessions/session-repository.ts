@@ -5,7 +5,7 @@ import type { SessionStore, SessionTx } from "../../domain/ports.js";
 import { COLUMN, truncate } from "../columns.js";
 import { sql, sqlText, type SqlDriver, type SqlQueryable } from "../sql-driver.js";
 import { rotateFast } from "./fast-path-sql.js";
-import { insertSessionUnderCap, issueSession, lockUserRow } from "./issue-sql.js";
+import { insertSessionUnderCap, issueSession, lockForIssue, lockUserRow } from "./issue-sql.js";
 import { SESSION_COLUMNS, TOKEN_COLUMNS, toRefreshTokenRecord, toSessionRecord, type SessionRow, type TokenRow } from "./session-rows.js";
 
 const SESSION = sqlText(SESSION_COLUMNS);
@@ -14,11 +14,18 @@ const TOKEN = sqlText(TOKEN_COLUMNS);
 interface RevokedRow {
   id: string;
   user_id: string;
+  client_id: string;
   last_seen_at: Date;
   access_expires_at: Date;
 }
 
-const toRevoked = (r: RevokedRow) => ({ id: r.id, userId: r.user_id, lastSeenAt: r.last_seen_at, accessExpiresAt: r.access_expires_at });
+const toRevoked = (r: RevokedRow) => ({
+  id: r.id,
+  userId: r.user_id,
+  clientId: r.client_id,
+  lastSeenAt: r.last_seen_at,
+  accessExpiresAt: r.access_expires_at,
+});
 
 async function findTokenByHash(q: SqlQueryable, hash: Uint8Array) {
   const rows = await q.query<TokenRow>(sql`SELECT ${TOKEN} FROM refresh_tokens t WHERE t.token_hash = ${hash}::bytea`);
@@ -53,6 +60,7 @@ async function liveSessionsOfApp(q: SqlQueryable, clientId: string, userId: stri
 function sessionTx(q: SqlQueryable): SessionTx {
   return {
     lockUser: (userId) => lockUserRow(q, userId),
+    lockForIssue: (userId, clientId) => lockForIssue(q, userId, clientId),
     async lockSession(sessionId) {
       const rows = await q.query<SessionRow>(sql`SELECT ${SESSION} FROM sessions s WHERE s.id = ${sessionId}::uuid FOR UPDATE`);
       return rows[0] ? toSessionRecord(rows[0]) : null;
@@ -83,7 +91,7 @@ function sessionTx(q: SqlQueryable): SessionTx {
       const rows = await q.query<RevokedRow>(sql`
         UPDATE sessions SET revoked_at = ${at}::timestamptz, revoked_reason = ${reason}::varchar, revoked_by = ${by.slice(0, COLUMN.actor)}::varchar
         WHERE id = ${sessionId}::uuid AND revoked_at IS NULL
-        RETURNING id, user_id, last_seen_at, access_expires_at`);
+        RETURNING id, user_id, client_id, last_seen_at, access_expires_at`);
       return rows[0] ? toRevoked(rows[0]) : null;
     },
     async revokeUserSessions(userId, at, reason, by) {
@@ -91,7 +99,7 @@ function sessionTx(q: SqlQueryable): SessionTx {
       const rows = await q.query<RevokedRow>(sql`
         UPDATE sessions SET revoked_at = ${at}::timestamptz, revoked_reason = ${reason}::varchar, revoked_by = ${by.slice(0, COLUMN.actor)}::varchar
         WHERE user_id = ${userId}::uuid AND revoked_at IS NULL
-        RETURNING id, user_id, last_seen_at, access_expires_at`);
+        RETURNING id, user_id, client_id, last_seen_at, access_expires_at`);
       return rows.map(toRevoked);
     },
     async setUserNotBefore(userId, at) {
@@ -143,7 +151,7 @@ export function createSessionRepository(driver: SqlDriver): SessionStore {
   return {
     transaction: (work) => driver.transaction((q) => work(sessionTx(q))),
     rotateFast: (write) => rotateFast(driver, write),
-    issueSession: (write) => issueSession(driver, write),
+    issueSession: (userId, clientId, plan) => issueSession(driver, userId, clientId, plan),
     async findSession(sessionId) {
       const rows = await driver.query<SessionRow>(sql`SELECT ${SESSION} FROM sessions s WHERE s.id = ${sessionId}::uuid`);
       return rows[0] ? toSessionRecord(rows[0]) : null;
