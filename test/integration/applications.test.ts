@@ -8,6 +8,7 @@ import type { LightMyRequestResponse } from "fastify";
 import t, { type Test } from "tap";
 import { MODES, testApp, type Mode, type TestApp } from "../fixtures/app.js";
 import { DAY, MINUTE, SECOND } from "../fixtures/clock.js";
+import { startCluster } from "../fixtures/cluster.js";
 import { createClient, type TestClient } from "../fixtures/service-client.js";
 import { verifierFor } from "../fixtures/verifier.js";
 
@@ -382,3 +383,46 @@ for (const mode of MODES) {
     }
   });
 }
+
+t.test("postgres, three instances: racing logins of two applications of one user never pass either application's limit", async (t) => {
+  const cluster = await startCluster(t, 3, { RATE_LIMIT_LOGIN_PER_IP: "100000" });
+  const [first] = cluster.instances;
+  await first!.services.db.prisma.application.createMany({
+    data: [
+      { id: "evicting", name: "Evicting", transports: ["bearer"], maxSessionsPerUser: 2 },
+      { id: "denying", name: "Denying", transports: ["bearer"], maxSessionsPerUser: 3, onLimit: "deny" },
+    ],
+  });
+  await Promise.all(cluster.instances.map((i) => i.services.applications.reload()));
+  const { prisma } = first!.services.db;
+  for (let round = 0; round < 3; round++) {
+    const user = await first!.createUser();
+    const logins = Array.from({ length: 24 }, (_, i) => {
+      const instance = cluster.instances[i % cluster.instances.length]!;
+      const clientId = i % 2 === 0 ? "evicting" : "denying";
+      return Promise.resolve(instance.login(user.username, user.password, { client_id: clientId })).then((res) => ({ clientId, res }));
+    });
+    const results = await Promise.all(logins);
+    t.notOk(
+      results.some((r) => r.res.statusCode >= 500),
+      `round ${round}: no 5xx`,
+    );
+    const of = (clientId: string) => results.filter((r) => r.clientId === clientId).map((r) => r.res);
+    t.same([...new Set(of("evicting").map((r) => r.statusCode))], [200], "evict_oldest: every login wins");
+    const denied = of("denying").filter((r) => r.statusCode === 403);
+    t.equal(of("denying").length - denied.length, 3, "deny: exactly the limit got in");
+    t.ok(
+      denied.every((r) => r.json().error === "session_limit"),
+      "the rest are session_limit",
+    );
+    const live = await prisma.session.groupBy({ by: ["clientId"], where: { userId: user.id, revokedAt: null }, _count: true });
+    t.same(Object.fromEntries(live.map((g) => [g.clientId, g._count])), { evicting: 2, denying: 3 }, `round ${round}: each at its limit`);
+    const evicted = of("evicting").flatMap((r) => (r.json().evicted_session_ids ?? []) as string[]);
+    t.equal(new Set(evicted).size, 10, "each of the ten displaced sessions was evicted by exactly one login");
+    t.equal(
+      await prisma.session.count({ where: { userId: user.id, clientId: "denying", revokedAt: { not: null } } }),
+      0,
+      "deny revoked nothing",
+    );
+  }
+});
