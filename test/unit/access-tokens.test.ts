@@ -55,8 +55,16 @@ async function rejection(token: string): Promise<AppError> {
 }
 
 t.test("a token from the signer verifies", async (t) => {
-  const token = await signer.sign({ sub: "u1", sid: "s1", trn: "cookie", client_id: "default", iat: now, exp: now + 600 });
-  t.match(await verifier.verify(token), { iss: SETTINGS.issuer, aud: "api", sub: "u1", sid: "s1", trn: "cookie", jti: String });
+  const token = await signer.sign({ sub: "u1", sid: "s1", trn: "cookie", client_id: "ios-app", iat: now, exp: now + 600 });
+  t.match(await verifier.verify(token), {
+    iss: SETTINGS.issuer,
+    aud: "api",
+    sub: "u1",
+    sid: "s1",
+    trn: "cookie",
+    client_id: "ios-app",
+    jti: String,
+  });
 });
 
 for (const algorithm of ["ES256", "RS256", "EdDSA"] as const) {
@@ -221,6 +229,11 @@ t.test("a token missing a claim the product relies on is rejected", async (t) =>
     await rejection(await forge({ sub: 42 } as unknown as JWTPayload)),
     { code: "invalid_token", description: /malformed/ },
     "a non-string sub",
+  );
+  t.match(
+    await rejection(await forge({ client_id: 7 } as unknown as JWTPayload)),
+    { code: "invalid_token", description: /malformed/ },
+    "a non-string client_id",
   );
 });
 

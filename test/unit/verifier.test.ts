@@ -83,6 +83,18 @@ t.test("a valid token is accepted with its claims, over the transport it was iss
   t.match(verifier.status(), { keysLoaded: true, stale: false, stream: "open" });
 });
 
+t.test("the claims name the session's application; a token that names none is the default application's", async (t) => {
+  const { peer, verifier } = await setup(t);
+  const named = await peer.sign({ claims: { client_id: "ios-app" } });
+  t.equal((await verifier.verify(named, { transport: "header" })).client_id, "ios-app");
+  const legacy = await peer.sign();
+  const claims = await verifier.verify(legacy, { transport: "header" });
+  t.equal(claims.client_id, "default", "tokens minted before applications are the default application's");
+  t.ok(Object.isFrozen(claims));
+  const err = await rejection(verifier.verify(await peer.sign({ claims: { client_id: 7 } }), { transport: "header" }));
+  t.equal(err.code, "invalid_token", "a client_id that is not a string is malformed");
+});
+
 t.test("each algorithm of SPEC §2 verifies: ES256, RS256, EdDSA", async (t) => {
   for (const alg of ["ES256", "RS256", "EdDSA"] as const) {
     const { peer, verifier } = await setup(t, { peer: { alg } });
