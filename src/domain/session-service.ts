@@ -94,7 +94,7 @@ export class SessionService {
           actor: "anonymous",
           userId: user?.id ?? null,
           ...ctx,
-          detail: { reason, username: username.slice(0, 128) },
+          detail: { reason, username: username.slice(0, 128), client_id: clientId },
         },
         clock.now(),
       );
