@@ -128,15 +128,16 @@ export class SessionService {
       if (refusal || !user) throw refusal ?? invalidGrant();
       return user;
     };
+    // Decided on the application as read under the locks (admitApplication throws for an unknown one).
     let policy: ApplicationPolicy = defaults;
-    const plan = (evicted: string[]) => (application: Application | null) => {
+    const plan = (application: Application | null, now: Date, evicted: string[]) => {
       policy = admitApplication(application, transport, defaults);
-      return newSessionWrite(request, application!, policy, clock.now(), evicted);
+      return newSessionWrite(request, application!, policy, now, evicted);
     };
 
     // Room under the limit, the common case: one call that takes the locks
     // and writes only for an existing, enabled user below the limit.
-    const attempt = await sessions.issueSession(userId, clientId, plan([]));
+    const attempt = await sessions.issueSession(userId, clientId, (application) => plan(application, clock.now(), []));
     const user = admit(attempt.user);
     const first = attempt.write!;
     if (attempt.inserted) {
@@ -148,11 +149,11 @@ export class SessionService {
     const result = await sessions.transaction(async (tx) => {
       const locked = await tx.lockForIssue(userId, clientId);
       const user = admit(locked.user);
-      policy = admitApplication(locked.application, transport, defaults);
-      if (policy.onLimit === "deny") return null; // changed in between: nothing was revoked yet
       const now = clock.now();
+      policy = admitApplication(locked.application, transport, defaults);
+      if (policy.onLimit === "deny") return null; // the policy changed in between: nothing was revoked yet
       const evicted = await this.evictForRoom(tx, clientId, userId, now, event.actor, policy.maxSessionsPerUser);
-      const write = plan(evicted.sessionIds)(locked.application);
+      const write = plan(locked.application, now, evicted.sessionIds);
       // Still under the locks: the evictions made room that nothing else could take.
       if (!(await tx.insertSessionUnderCap(write))) throw new AppError("server_error", 500, "no room for a session after eviction");
       return { write, notBefore: user.notBefore, evicted };
