@@ -4,6 +4,7 @@ import { normalizeUsername } from "../../domain/usernames.js";
 import { attemptKey } from "../../rate-limit/attempt-limiter.js";
 import { withBackoff } from "../backoff.js";
 import { clientContext } from "../client-context.js";
+import { cookieOriginCheck } from "../cookie-origin.js";
 import { setSessionCookies } from "../cookies.js";
 import { errorResponses, TokenResponse, TransportField } from "../schemas.js";
 import { tokenBody } from "../token-body.js";
@@ -21,8 +22,11 @@ const LoginBody = Type.Object(
 
 /** POST /login (SPEC §5): password login, bearer by default. */
 export function registerLogin(app: App, services: Services): void {
+  const originCheck = cookieOriginCheck(services.applications, services.config.tokens.issuer);
   app.post("/login", { schema: { body: LoginBody, response: { 200: TokenResponse, ...errorResponses } } }, async (request, reply) => {
     const { username, password, transport = "bearer" } = request.body;
+    // SPEC §13: a cookie login from a page is one of its application's, before anything is checked or written.
+    if (transport === "cookie") await originCheck(request, (request.body as { client_id?: string }).client_id);
     const ctx = clientContext(request);
     const name = normalizeUsername(username).slice(0, 128);
     // The account's own count blocks only addresses that failed on it: a
