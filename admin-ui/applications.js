@@ -117,7 +117,7 @@ export async function applicationView(id, rerender) {
       await api("POST", "/admin/applications", { id: form.elements.id.value.trim(), ...body, policy: withoutDefaults(body.policy) });
     else await api("PATCH", `/admin/applications/${encodeURIComponent(app.id)}`, body);
     const saved = isNew ? form.elements.id.value.trim() : app.id;
-    say(`Application ${saved} was saved.`);
+    say(`Application ${saved} was ${isNew ? "created" : "updated"}.`);
     if (isNew) location.hash = `#/application/${encodeURIComponent(saved)}`;
     else void rerender();
   };
@@ -171,13 +171,13 @@ function dryRunPanel(dry, confirm, cancel) {
     "section",
     { "aria-labelledby": "dry-run-title", role: "region" },
     h("h3", { id: "dry-run-title" }, "Effect of this policy change"),
-    h("p", {}, "The change takes effect at once for existing sessions. Applying it now would:"),
+    h("p", {}, "The change takes effect at once, for existing sessions too. Applied now:"),
     h(
       "ul",
       {},
-      count("sessions_ended", "End sessions beyond the new lifetimes"),
-      count("sessions_shortened", "Shorten sessions"),
-      count("users_over_limit", "Users over the new limit (their oldest sessions end)"),
+      count("sessions_ended", "Sessions it would end"),
+      count("sessions_shortened", "Sessions it would shorten"),
+      count("users_over_limit", "Users over the new limit (they lose their oldest sessions)"),
     ),
     dry.sample?.length
       ? h("p", { class: "hint" }, "Affected sessions, for example: ", h("span", { class: "mono" }, dry.sample.join(" ")))

@@ -11,7 +11,7 @@ export const h = (tag, attrs = {}, ...children) => {
     if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else if (v !== undefined && v !== null && v !== false) el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
+  for (const c of children.flat(Number.POSITIVE_INFINITY)) if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
   return el;
 };
 
