@@ -136,7 +136,12 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
   // Service-facing (SPEC §5).
   registerOAuthMetadata(app, services);
   registerIntrospect(app, services);
-  registerForwardAuth(app, { forwardAuth: services.forwardAuth, cookies: config.cookies, onAnswer: services.metrics.forwardAuth });
+  registerForwardAuth(app, {
+    forwardAuth: services.forwardAuth,
+    cookies: config.cookies,
+    applications: services.applications,
+    onAnswer: services.metrics.forwardAuth,
+  });
   registerRevoke(app, services);
   registerIssueSession(app, services);
   registerRevocations(app, services);
