@@ -4,6 +4,7 @@ import { normalizeUsername } from "../../domain/usernames.js";
 import { attemptKey } from "../../rate-limit/attempt-limiter.js";
 import { withBackoff } from "../backoff.js";
 import { clientContext } from "../client-context.js";
+import { cookieOriginCheck } from "../cookie-origin.js";
 import { setSessionCookies } from "../cookies.js";
 import { requestedApplication } from "../application-param.js";
 import { ApplicationIdField, errorResponses, TokenResponse, TransportField } from "../schemas.js";
@@ -24,9 +25,12 @@ const LoginBody = Type.Object(
 
 /** POST /login (SPEC §5): password login, bearer by default. */
 export function registerLogin(app: App, services: Services): void {
+  const originCheck = cookieOriginCheck(services.applications, services.config.tokens.issuer);
   app.post("/login", { schema: { body: LoginBody, response: { 200: TokenResponse, ...errorResponses } } }, async (request, reply) => {
     const { username, password, transport = "bearer", client_id } = request.body;
     const clientId = await requestedApplication(services.applications, client_id, transport);
+    // SPEC §13: a cookie login from a page is one of its application's, before anything is checked or written.
+    if (transport === "cookie") await originCheck(request, clientId);
     const ctx = clientContext(request);
     const name = normalizeUsername(username).slice(0, 128);
     // The account's own count blocks only addresses that failed on it: a
