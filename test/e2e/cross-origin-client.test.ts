@@ -30,8 +30,8 @@ t.test(
     const pagePort = (o: { url: string }) => new URL(o.url).port;
     const listed = `http://app.example.test:${pagePort(await browserOrigin(t, service, { proxy: false }))}`;
     const unlisted = `http://evil.example.test:${pagePort(await browserOrigin(t, service, { proxy: false }))}`;
-    // The default application, which the module names when given no clientId, is served from the listed origin.
-    await ctx.services.db.prisma.application.update({ where: { id: "default" }, data: { origins: [listed] } });
+    // The page's application, served from the listed origin.
+    await ctx.services.db.prisma.application.create({ data: { id: "spa", name: "SPA", transports: ["cookie"], origins: [listed] } });
     await ctx.services.applications.reload();
 
     const browser: Browser = await chromium.launch({
@@ -52,7 +52,7 @@ t.test(
     const open = async (origin: string): Promise<Page> => {
       const page = await (await browser.newContext()).newPage();
       page.on("pageerror", (err) => t.fail(`page error: ${err.message}`));
-      await page.goto(`${origin}/app/?service=${encodeURIComponent(service)}`);
+      await page.goto(`${origin}/app/?${new URLSearchParams({ service, client: "spa" })}`);
       await page.waitForFunction(() => (globalThis as unknown as TabWindow).ready === true);
       return page;
     };
@@ -65,7 +65,11 @@ t.test(
         username: user.username,
         password: user.password,
       });
-      t.match(await sessionsOf(user.id), [{ id: sid, transport: "cookie", revokedAt: null }], "a cookie session");
+      t.match(
+        await sessionsOf(user.id),
+        [{ id: sid, transport: "cookie", clientId: "spa", revokedAt: null }],
+        "a cookie session of the page's application",
+      );
       t.notMatch(
         await page.evaluate(() => (globalThis as unknown as { document: { cookie: string } }).document.cookie),
         /sa_/,

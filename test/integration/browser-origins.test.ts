@@ -215,14 +215,41 @@ for (const mode of MODES) {
       t.notOk(await live(s.sid));
     });
 
-    t.test("a refresh is checked against its own session's application", async (t) => {
-      const s = await cookieSession(ctx);
-      await ctx.services.db.prisma.session.update({ where: { id: s.sid }, data: { clientId: "spa" } });
-      const headers = (origin: string) => ({ cookie: s.refresh, "x-csrf-token": s.csrf, origin });
-      const other = await ctx.app.inject({ method: "POST", url: "/refresh", headers: headers("https://other.example") });
-      t.equal(other.statusCode, 403, "an origin of no application");
-      const res = await ctx.app.inject({ method: "POST", url: "/refresh", headers: headers(SPA) });
-      t.equal(res.statusCode, 200, "the session's application's origin");
+    t.test("a session of another application is checked against that application's origins", async (t) => {
+      await setDefaultOrigins(ctx, ["https://default.example"]);
+      t.teardown(() => setDefaultOrigins(ctx, []));
+      const user = await ctx.createUser();
+      const login = (origin: string) => ctx.login(user.username, user.password, { transport: "cookie", client_id: "spa" }, { origin });
+      t.equal((await login("https://default.example")).statusCode, 403, "the default application's origin is not spa's");
+      const res = await login(SPA);
+      t.equal(res.statusCode, 200, "spa's origin");
+      const set = cookiesOf(res);
+      const csrf = set.sa_csrf!.value;
+      const sid = res.json().session_id as string;
+      const refresh = (origin: string) =>
+        ctx.app.inject({
+          method: "POST",
+          url: "/refresh",
+          headers: { cookie: `sa_refresh=${set.sa_refresh!.value}; sa_csrf=${csrf}`, "x-csrf-token": csrf, origin },
+        });
+      t.equal((await refresh("https://default.example")).statusCode, 403, "a refresh is checked against its session's application");
+      const refreshed = await refresh(SPA);
+      t.equal(refreshed.statusCode, 200);
+      const next = cookiesOf(refreshed);
+      const logout = (origin: string) =>
+        ctx.app.inject({
+          method: "POST",
+          url: "/logout",
+          headers: {
+            cookie: `sa_access=${next.sa_access!.value}; sa_csrf=${next.sa_csrf!.value}`,
+            "x-csrf-token": next.sa_csrf!.value,
+            origin,
+          },
+        });
+      t.equal((await logout("https://default.example")).statusCode, 403, "so is a logout");
+      t.ok(await live(sid));
+      t.equal((await logout(SPA)).statusCode, 204);
+      t.notOk(await live(sid));
     });
   });
 }
