@@ -1,4 +1,6 @@
 import { ApplicationCache } from "./applications/application-cache.js";
+import { ApplicationService } from "./domain/application-service.js";
+import { createApplicationRepository } from "./storage/applications/application-repository.js";
 import type { Config } from "./config.js";
 import { deriveKey } from "./crypto/seal.js";
 import { createPasswordHasher, type Argon2Params } from "./crypto/password.js";
@@ -71,6 +73,8 @@ export interface Services {
   users: UserStore;
   /** Every application and its resolved policy, in memory (SPEC §10). */
   applications: ApplicationCache;
+  /** Applications' lifecycle and policy changes (admin API, CLI). */
+  applicationService: ApplicationService;
   userService: UserService;
   sessionStore: SessionStore;
   sessions: SessionService;
@@ -187,11 +191,9 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       redisState: () => revocation?.redisState() ?? Promise.resolve(undefined),
     });
     const users = createPrismaUserStore(db.prisma);
-    const applications = new ApplicationCache(
-      createPrismaApplicationReader(db.prisma),
-      { ...config.sessions, accessTokenTtlMs: config.tokens.accessTokenTtlMs, onLimit: "evict_oldest" },
-      { reloadEveryMs: opts.applicationReloadMs ?? 2_000 },
-    );
+    const applicationReader = createPrismaApplicationReader(db.prisma);
+    const serviceWidePolicy = { ...config.sessions, accessTokenTtlMs: config.tokens.accessTokenTtlMs, onLimit: "evict_oldest" as const };
+    const applications = new ApplicationCache(applicationReader, serviceWidePolicy, { reloadEveryMs: opts.applicationReloadMs ?? 2_000 });
     if (opts.background !== false) await applications.start();
     else await applications.reload();
     // Audit events also feed the metrics, once their transaction committed.
@@ -253,6 +255,15 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       publisher,
       clock,
       accessTokenTtlMs: config.tokens.accessTokenTtlMs,
+    });
+    const applicationService = new ApplicationService({
+      store: createApplicationRepository(db.sql, applicationReader, metrics.observe),
+      publisher,
+      clock,
+      defaults: serviceWidePolicy,
+      serviceAccessTokenTtlMs: config.tokens.accessTokenTtlMs,
+      // The bounding lifetimes are on the session rows: other instances' caches may lag by their reload period.
+      changed: () => applications.reload().catch((err) => log.error({ err }, "application reload failed")),
     });
     const auth = new AccessAuthenticator({ verifier, sessions: sessionStore, users, clock });
     const userService = new UserService({ users, passwords, audit, clock });
@@ -349,6 +360,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       db,
       users,
       applications,
+      applicationService,
       userService,
       sessionStore,
       sessions,
