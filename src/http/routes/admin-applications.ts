@@ -1,10 +1,11 @@
 import { Type } from "typebox";
 import { clientGuard } from "../../clients/client-auth.js";
 import { reportView } from "../../domain/application-service.js";
-import { type Application, POLICY_FIELDS, policyToWire } from "../../domain/applications.js";
+import { type Application, POLICY_FIELDS } from "../../domain/applications.js";
 import type { Services } from "../../services.js";
 import { errorResponses, TransportField } from "../schemas.js";
 import type { App } from "../types.js";
+import { applicationView } from "./admin-views.js";
 
 const AppId = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: "^[a-z0-9._-]+$" }) });
 
@@ -45,16 +46,7 @@ export function registerAdminApplications(app: App, services: Services): void {
   const guard = clientGuard(services, "admin");
   const actor = (req: { client?: { id: string } }) => `client:${req.client!.id}`;
   const apps = services.applicationService;
-  const view = (a: Application) => ({
-    id: a.id,
-    name: a.name,
-    transports: a.transports,
-    origins: a.origins,
-    policy: policyToWire(a.policy),
-    effective_policy: policyToWire(apps.resolved(a)),
-    created_at: a.createdAt.toISOString(),
-    updated_at: a.updatedAt.toISOString(),
-  });
+  const view = (a: Application) => applicationView(a, apps.resolved(a));
 
   app.post(
     "/admin/applications",
