@@ -1,52 +1,13 @@
 // The admin page: plain DOM code over the admin API (no build step). Every
 // value from the server is set with textContent, never parsed as HTML: user
-// agents and usernames are attacker-controlled.
+// agents and usernames are attacker-controlled (lib.js).
+
+import { api, credentials, forgetCredentials, h, SIGNED_OUT, say, storeCredentials, when } from "./lib.js";
+import { applicationsView, applicationView } from "./applications.js";
 
 const main = document.getElementById("main");
-const statusLine = document.getElementById("status");
 const nav = document.getElementById("nav");
-const CREDS = "session-authority-admin";
 
-const h = (tag, attrs = {}, ...children) => {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null && v !== false) el.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
-  return el;
-};
-
-function say(text, isError = false) {
-  statusLine.textContent = text;
-  statusLine.className = isError ? "error" : "";
-}
-
-function credentials() {
-  const raw = sessionStorage.getItem(CREDS);
-  return raw ? JSON.parse(raw) : null;
-}
-
-async function api(method, path, body) {
-  const c = credentials();
-  // RFC 6749 §2.3.1: form-encode, then base64.
-  const basic = btoa(`${encodeURIComponent(c.id)}:${encodeURIComponent(c.secret)}`);
-  const res = await fetch(path, {
-    method,
-    headers: { authorization: `Basic ${basic}`, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  if (res.status === 401) {
-    sessionStorage.removeItem(CREDS);
-    void render();
-    throw new Error("the client credentials were refused");
-  }
-  const data = res.status === 204 ? null : await res.json();
-  if (!res.ok) throw new Error(data?.error_description ?? `HTTP ${res.status}`);
-  return data;
-}
-
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 const device = (d) => [d.browser, d.os, d.type].filter(Boolean).join(" · ") || "unknown";
 
 function signInView() {
@@ -62,14 +23,14 @@ function signInView() {
   );
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    sessionStorage.setItem(CREDS, JSON.stringify({ id: form.client_id.value, secret: form.client_secret.value }));
+    storeCredentials({ id: form.client_id.value, secret: form.client_secret.value });
     try {
       await api("GET", "/admin/keys");
       say("Signed in.");
       location.hash = "#/users";
       void render();
     } catch (err) {
-      sessionStorage.removeItem(CREDS);
+      forgetCredentials();
       say(`Sign-in failed: ${err.message}`, true);
     }
   });
@@ -307,6 +268,8 @@ async function render() {
     if (path?.startsWith("/user/")) view = await userView(decodeURIComponent(path.slice(6)), params);
     else if (path === "/audit") view = await auditView(params);
     else if (path === "/keys") view = await keysView();
+    else if (path === "/applications") view = await applicationsView();
+    else if (path?.startsWith("/application/")) view = await applicationView(decodeURIComponent(path.slice(13)), render);
     else view = await usersView(params);
     main.replaceChildren(view);
   } catch (err) {
@@ -315,9 +278,10 @@ async function render() {
 }
 
 document.getElementById("sign-out").addEventListener("click", () => {
-  sessionStorage.removeItem(CREDS);
+  forgetCredentials();
   say("Signed out.");
   void render();
 });
 window.addEventListener("hashchange", render);
+window.addEventListener(SIGNED_OUT, () => void render());
 void render();

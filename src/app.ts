@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { parse as parseQueryString } from "fast-querystring";
 import type { Logger } from "pino";
 import { invalidRequest } from "./domain/errors.js";
+import { registerClientCors } from "./http/cors.js";
 import { registerErrorHandling } from "./http/errors.js";
 import { lazyChildLoggerFactory } from "./http/lazy-logger.js";
 import { securityHeaders } from "./http/security-headers.js";
@@ -89,6 +90,8 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
   // (in the methods OpenAPI can name: /forward-auth also takes WebDAV's).
   const routes: Array<{ method: string; url: string }> = [];
   app.addHook("onRoute", (r) => {
+    // "*" is @fastify/cors' catch-all preflight route, a 404 outside the client paths (http/cors.ts).
+    if (r.url === "*") return;
     for (const method of [r.method].flat()) if (method !== "HEAD" && OPENAPI_METHODS.has(method)) routes.push({ method, url: r.url });
   });
   app.decorate("registeredRoutes", routes);
@@ -123,14 +126,23 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
   registerMetrics(app, services);
   registerOpenApi(app);
   registerWellKnown(app, services);
-  registerLogin(app, services);
-  registerRefresh(app, services);
-  registerLogout(app, services);
-  registerSessions(app, services);
+  // Client-facing routes in a scope of their own: its CORS hook (SPEC §13) reaches nothing else.
+  await app.register(async (client) => {
+    await registerClientCors(client, services.applications);
+    registerLogin(client, services);
+    registerRefresh(client, services);
+    registerLogout(client, services);
+    registerSessions(client, services);
+  });
   // Service-facing (SPEC §5).
   registerOAuthMetadata(app, services);
   registerIntrospect(app, services);
-  registerForwardAuth(app, { forwardAuth: services.forwardAuth, cookies: config.cookies, onAnswer: services.metrics.forwardAuth });
+  registerForwardAuth(app, {
+    forwardAuth: services.forwardAuth,
+    cookies: config.cookies,
+    applications: services.applications,
+    onAnswer: services.metrics.forwardAuth,
+  });
   registerRevoke(app, services);
   registerIssueSession(app, services);
   registerRevocations(app, services);

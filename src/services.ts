@@ -1,6 +1,7 @@
 import { ApplicationCache } from "./applications/application-cache.js";
 import { ApplicationService } from "./domain/application-service.js";
 import { createApplicationRepository } from "./storage/applications/application-repository.js";
+import type { ApplicationPolicy } from "./domain/applications.js";
 import type { Config } from "./config.js";
 import { deriveKey } from "./crypto/seal.js";
 import { createPasswordHasher, type Argon2Params } from "./crypto/password.js";
@@ -191,9 +192,16 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       redisState: () => revocation?.redisState() ?? Promise.resolve(undefined),
     });
     const users = createPrismaUserStore(db.prisma);
+    // The service-wide policy (SPEC §9): what every application's unset fields take.
+    const defaultPolicy: ApplicationPolicy = {
+      ...config.sessions,
+      accessTokenTtlMs: config.tokens.accessTokenTtlMs,
+      onLimit: "evict_oldest",
+    };
     const applicationReader = createPrismaApplicationReader(db.prisma);
-    const serviceWidePolicy = { ...config.sessions, accessTokenTtlMs: config.tokens.accessTokenTtlMs, onLimit: "evict_oldest" as const };
-    const applications = new ApplicationCache(applicationReader, serviceWidePolicy, { reloadEveryMs: opts.applicationReloadMs ?? 2_000 });
+    const applications = new ApplicationCache(applicationReader, defaultPolicy, {
+      reloadEveryMs: opts.applicationReloadMs ?? 2_000,
+    });
     if (opts.background !== false) await applications.start();
     else await applications.reload();
     // Audit events also feed the metrics, once their transaction committed.
@@ -203,9 +211,12 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     const tapped = tapSessionStore(createSessionRepository(db.sql), metrics.observe);
     const sessionStore: SessionStore = {
       ...tapped,
-      issueSession(write) {
-        owners.learn(write.session.id, write.session.userId);
-        return tapped.issueSession(write);
+      issueSession(userId, clientId, plan) {
+        return tapped.issueSession(userId, clientId, (application) => {
+          const write = plan(application);
+          owners.learn(write.session.id, write.session.userId);
+          return write;
+        });
       },
     };
     const audit = tapAuditLog(createPrismaAuditLog(db.prisma), metrics.observe);
@@ -247,7 +258,8 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       passwords,
       signer,
       clock,
-      policy: { ...config.sessions, accessTokenTtlMs: config.tokens.accessTokenTtlMs },
+      policy: defaultPolicy,
+      applications,
       parseUserAgent,
     });
     const revocations = new RevocationService({
@@ -260,7 +272,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       store: createApplicationRepository(db.sql, applicationReader, metrics.observe),
       publisher,
       clock,
-      defaults: serviceWidePolicy,
+      defaults: defaultPolicy,
       serviceAccessTokenTtlMs: config.tokens.accessTokenTtlMs,
       // The bounding lifetimes are on the session rows: other instances' caches may lag by their reload period.
       changed: () => applications.reload().catch((err) => log.error({ err }, "application reload failed")),

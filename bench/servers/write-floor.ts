@@ -100,6 +100,9 @@ app.post("/sessions", async (request, reply) => {
       revokedAt: null,
       revokedReason: null,
       revokedBy: null,
+      clientId: "default",
+      accessTtlMs: null,
+      idleTtlMs: null,
     },
     refreshToken: {
       id: crypto.randomUUID(),
@@ -125,7 +128,7 @@ app.post("/sessions", async (request, reply) => {
     maxLive: policy.maxSessionsPerUser,
     now,
   };
-  const attempt = await issueSession(db, write);
+  const attempt = await issueSession(db, userId, "default", () => write);
   if (!attempt.inserted) return reply.code(409).send({ error: attempt.user ? "no_room" : "no_such_user" });
   return reply.send(answer(userId, sessionId, refreshToken, now, expiries.accessExpiresAt));
 });

@@ -38,12 +38,14 @@ function formDecode(s: string): string | null {
 /**
  * The credentials a request carries: HTTP Basic (client_secret_basic) or
  * `client_id`/`client_secret` in the body (client_secret_post). Using both
- * is invalid_request (RFC 6749 §2.3: one method per request).
+ * is invalid_request (RFC 6749 §2.3: one method per request). Where the
+ * body's `client_id` may name an application instead (POST /sessions,
+ * SPEC §10), it is a credential only beside a `client_secret`.
  */
-function credentialsOf(request: FastifyRequest, reply: FastifyReply): Credentials | null {
+function credentialsOf(request: FastifyRequest, reply: FastifyReply, applicationInBody: boolean): Credentials | null {
   const header = request.headers.authorization;
   const body = (request.body ?? {}) as { client_id?: unknown; client_secret?: unknown };
-  const inBody = body.client_id !== undefined || body.client_secret !== undefined;
+  const inBody = body.client_secret !== undefined || (body.client_id !== undefined && !applicationInBody);
   if (typeof header === "string" && header.length > 0) {
     if (inBody) throw invalidRequest("use one client authentication method: HTTP Basic or client_id/client_secret in the body, not both");
     const m = BASIC.exec(header);
@@ -83,9 +85,9 @@ export interface ClientGuardDeps {
  * scope; 429 when failed authentications of this client id or IP are in
  * backoff (SPEC §6), or when the optional per-client ceiling is reached.
  */
-export function clientGuard(deps: ClientGuardDeps, scope: ClientScope) {
+export function clientGuard(deps: ClientGuardDeps, scope: ClientScope, opts: { applicationInBody?: boolean } = {}) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const credentials = credentialsOf(request, reply);
+    const credentials = credentialsOf(request, reply, opts.applicationInBody === true);
     if (!credentials) {
       void reply.header("www-authenticate", CHALLENGE);
       throw invalidClient("client authentication is required");

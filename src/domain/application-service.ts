@@ -11,6 +11,7 @@ import {
   policyProblem,
   policyToWire,
   resolvePolicy,
+  sessionLifetimeColumns,
 } from "./applications.js";
 import type { Clock } from "./clock.js";
 import { conflict, invalidRequest, notFound } from "./errors.js";
@@ -180,8 +181,7 @@ export class ApplicationService {
     const effect: PolicyEffect = await tx.applyPolicy({
       applicationId: app.id,
       policy: this.resolved(app),
-      accessTtlMs: app.policy.accessTokenTtlMs ?? null,
-      idleTtlMs: app.policy.refreshTokenTtlMs ?? null,
+      ...sessionLifetimeColumns(app.policy),
       now,
       actor,
     });

@@ -51,6 +51,23 @@ export function resolvePolicy(defaults: ApplicationPolicy, overrides: PolicyOver
   return out as unknown as ApplicationPolicy;
 }
 
+/** Where a session's application lives in the ports: the resolved policy, from memory (no query per request). */
+export interface PolicySource {
+  policyOf(clientId: string): ApplicationPolicy;
+}
+
+/**
+ * The lifetimes a new session of the application carries (sessions.access_ttl_ms,
+ * idle_ttl_ms): the application's own values, null where it follows the
+ * service-wide one. Null rather than the current default, so that such a
+ * session keeps following the service-wide value as the application does
+ * (a changed REFRESH_TOKEN_TTL reaches it too), and the default
+ * application's sessions store nothing extra.
+ */
+export function sessionLifetimeColumns(policy: PolicyOverrides): { accessTtlMs: number | null; idleTtlMs: number | null } {
+  return { accessTtlMs: policy.accessTokenTtlMs ?? null, idleTtlMs: policy.refreshTokenTtlMs ?? null };
+}
+
 /** Lower bounds, the service-wide configuration's (config.ts). */
 const MIN_MS = { accessTokenTtlMs: 1000, refreshTokenTtlMs: 1000, sessionMaxLifetimeMs: 1000, refreshReuseGraceMs: 0 } as const;
 const MAX_SESSIONS = 1000;

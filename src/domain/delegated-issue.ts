@@ -16,7 +16,19 @@ const refuseForClient: IssueRefusal = (user) =>
 export class DelegatedIssuer {
   constructor(private readonly deps: { sessions: SessionService }) {}
 
-  async issue(subject: string, transport: Transport, ctx: ClientContext, clientId: string): Promise<IssuedTokens> {
-    return this.deps.sessions.issue(subject, transport, ctx, { type: "session_issued", actor: `client:${clientId}` }, refuseForClient);
+  /** `serviceClientId` is the caller (the audit's actor); `applicationId` the application the session belongs to. */
+  async issue(
+    subject: string,
+    applicationId: string,
+    transport: Transport,
+    ctx: ClientContext,
+    serviceClientId: string,
+  ): Promise<IssuedTokens> {
+    return this.deps.sessions.issue(
+      { userId: subject, clientId: applicationId, transport },
+      ctx,
+      { type: "session_issued", actor: `client:${serviceClientId}` },
+      refuseForClient,
+    );
   }
 }

@@ -13,6 +13,7 @@ export type ErrorCode =
   | "forbidden"
   | "not_found"
   | "conflict"
+  | "session_limit"
   | "unavailable"
   | "server_error";
 
@@ -46,6 +47,10 @@ export const forbidden = (description = "not allowed") => new AppError("forbidde
 export const notFound = (description = "not found") => new AppError("not_found", 404, description);
 
 export const conflict = (description: string) => new AppError("conflict", 409, description);
+
+/** SPEC §3: the application's policy says `on_limit: "deny"` and the user is at its session limit. */
+export const sessionLimit = (description = "the user has reached this application's session limit; end a session first") =>
+  new AppError("session_limit", 403, description);
 
 export class RateLimitedError extends AppError {
   constructor(readonly retryAfterSeconds: number) {

@@ -33,10 +33,10 @@ export interface ForwardAuthQuestion {
   /** The original request's method is not GET, HEAD or OPTIONS. */
   unsafe: boolean;
   /**
-   * The double-submit CSRF header and the Origin check: asked only of a live
-   * cookie session's unsafe request.
+   * The double-submit CSRF header and the Origin check against the session's
+   * application (`clientId`): asked only of a live cookie session's unsafe request.
    */
-  csrfPassed: () => boolean;
+  csrfPassed: (clientId: string) => boolean;
 }
 
 export interface ForwardIdentity {
@@ -73,8 +73,9 @@ export class ForwardAuth {
     const claims = await this.live.liveAccessClaims(q.token.value);
     // SPEC §3: the transport binding holds here as on the service's own endpoints.
     if (!claims || claims.trn !== transportOf(q.token.via)) return { outcome: "invalid_token" };
-    if (claims.trn === "cookie" && q.unsafe && !q.csrfPassed()) return { outcome: "forbidden" };
-    return { outcome: "allow", identity: identityOf(claims) };
+    const identity = identityOf(claims);
+    if (claims.trn === "cookie" && q.unsafe && !q.csrfPassed(identity.client)) return { outcome: "forbidden" };
+    return { outcome: "allow", identity };
   }
 }
 

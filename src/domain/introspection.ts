@@ -1,4 +1,5 @@
 import { hashToken, looksLikeOpaqueToken } from "../crypto/opaque-token.js";
+import { DEFAULT_APPLICATION_ID } from "./applications.js";
 import type { Clock } from "./clock.js";
 import { AppError } from "./errors.js";
 import type { AccessTokenClaims, AccessTokenVerifier, SessionStore, UserStore } from "./ports.js";
@@ -21,6 +22,8 @@ export interface ActiveToken {
   jti: string;
   token_type: "access_token" | "refresh_token";
   trn: Transport;
+  /** SPEC §10: the session's application. */
+  client_id: string;
 }
 
 export type IntrospectionResult = typeof INACTIVE | ActiveToken;
@@ -88,6 +91,8 @@ export class IntrospectionService {
       jti: claims.jti,
       token_type: "access_token",
       trn: claims.trn,
+      // Tokens minted before applications name none: their sessions are the default application's.
+      client_id: claims.client_id ?? DEFAULT_APPLICATION_ID,
     };
   }
 
@@ -114,6 +119,7 @@ export class IntrospectionService {
       jti: record.id,
       token_type: "refresh_token",
       trn: session.transport,
+      client_id: session.clientId,
     };
   }
 }

@@ -1,3 +1,4 @@
+import type { Application } from "./applications.js";
 import type {
   AuditEventInput,
   DeviceInfo,
@@ -25,7 +26,7 @@ export type SessionPatch = Partial<
 >;
 
 /** What a revocation found of a session under its row lock. */
-export type RevokedSession = Pick<SessionRecord, "id" | "userId" | "lastSeenAt" | "accessExpiresAt">;
+export type RevokedSession = Pick<SessionRecord, "id" | "userId" | "clientId" | "lastSeenAt" | "accessExpiresAt">;
 
 /**
  * Everything that must happen atomically with a session change. Implemented
@@ -36,12 +37,22 @@ export type RevokedSession = Pick<SessionRecord, "id" | "userId" | "lastSeenAt" 
 export interface SessionTx {
   /** Locks the user row: serialises logins and user-wide revocations of one user (the session cap). */
   lockUser(userId: string): Promise<UserRecord | null>;
+  /**
+   * What an issuance decides on: takes the application's lock shared, in a
+   * statement of its own (storage/applications/application-lock.ts), then
+   * locks the user row and reads the application as committed once the lock
+   * was granted. A policy change of the application is thus wholly before
+   * this issuance or wholly after it.
+   */
+  lockForIssue(userId: string, clientId: string): Promise<IssueLocks>;
   /** Locks the session row: serialises refreshes and revocations of one session. */
   lockSession(sessionId: string): Promise<SessionRecord | null>;
   /** The user's not_before as committed now; read under a session lock it is the one that session's tokens must follow. */
   userNotBefore(userId: string): Promise<Date | null>;
   /** Sessions of the user not revoked and not expired at `now`, oldest first. */
   listLiveSessions(userId: string, now: Date): Promise<SessionRecord[]>;
+  /** The user's live sessions of one application at `now`, oldest first: what the session limit counts. */
+  listLiveSessionsOfApp(clientId: string, userId: string, now: Date): Promise<SessionRecord[]>;
   updateSession(sessionId: string, patch: SessionPatch): Promise<void>;
   /** Marks a live session revoked and locks it; null if it already was. */
   revokeSession(sessionId: string, at: Date, reason: RevocationReason, by: string): Promise<RevokedSession | null>;
@@ -55,7 +66,8 @@ export interface SessionTx {
   markRotated(tokenId: string, at: Date, successorSealed: Uint8Array): Promise<boolean>;
   /**
    * Inserts a new session, its first refresh token and its audit event, but
-   * only while the user has fewer than `maxLive` live sessions at `now`.
+   * only while the user has fewer than `maxLive` live sessions of the
+   * session's application at `now`.
    * Follows `lockUser` in the same transaction, so the count also sees the
    * transaction's own evictions. False at the cap, and then nothing was written.
    */
@@ -69,19 +81,25 @@ export interface SessionTx {
   auditMany(events: readonly AuditEventInput[], at: Date): Promise<void>;
 }
 
+/** The user and the application an issuance found under their locks (null: no such row). */
+export interface IssueLocks {
+  user: UserRecord | null;
+  application: Application | null;
+}
+
 /** A new session with its first refresh token and audit event (SessionTx.insertSessionUnderCap). */
 export interface NewSessionWrite {
   session: SessionRecord;
   refreshToken: RefreshTokenRecord & { hash: Uint8Array };
   audit: AuditEventInput;
-  /** MAX_SESSIONS_PER_USER: written only while the user has fewer live sessions than this. */
+  /** The application's session limit: written only while the user has fewer live sessions of it than this. */
   maxLive: number;
   /** The instant live sessions are counted at (the new session's creation time). */
   now: Date;
 }
 
 /** What the answer and the access token need of a rotated session. */
-export type RotatedSession = Pick<SessionRecord, "id" | "userId" | "transport" | "idleExpiresAt" | "accessExpiresAt">;
+export type RotatedSession = Pick<SessionRecord, "id" | "userId" | "clientId" | "transport" | "idleExpiresAt" | "accessExpiresAt">;
 
 /**
  * The ordinary rotation, decided and written by one statement
@@ -97,9 +115,12 @@ export interface FastRotationWrite {
   ip: string | null;
   userAgent: string | null;
   device: DeviceInfo;
-  /** now + REFRESH_TOKEN_TTL and now + ACCESS_TOKEN_TTL: the sliding expiries before the session's caps. */
-  idleCandidate: Date;
-  accessCandidate: Date;
+  /**
+   * REFRESH_TOKEN_TTL and ACCESS_TOKEN_TTL: the lifetimes of a session that
+   * carries none of its own (sessionLifetimes); the statement slides by the
+   * session's idle_ttl_ms and access_ttl_ms, else these.
+   */
+  defaults: { accessTokenTtlMs: number; refreshTokenTtlMs: number };
   /** The successor sealed under the presented token (see successor.ts). */
   successorSealed: Uint8Array;
   successor: { id: string; hash: Uint8Array };
@@ -112,11 +133,23 @@ export interface FastRotationOutcome {
   audit: AuditEventInput;
 }
 
-/** What SessionStore.issueSession found of the user under its lock, and whether the session was written. */
+/**
+ * What SessionStore.issueSession found of the user under its lock, the
+ * write it planned (null when the user is missing or disabled: nothing is
+ * planned for them) and whether that was written.
+ */
 export interface IssueAttempt {
   user: Pick<UserRecord, "disabled" | "notBefore"> | null;
+  write: NewSessionWrite | null;
   inserted: boolean;
 }
+
+/**
+ * Builds the new session from the application read under the issuance's
+ * locks (null: no such application). Throwing refuses the issuance, and
+ * nothing is written.
+ */
+export type IssuePlan = (application: Application | null) => NewSessionWrite;
 
 export interface SessionStore {
   transaction<T>(work: (tx: SessionTx) => Promise<T>): Promise<T>;
@@ -130,13 +163,14 @@ export interface SessionStore {
    */
   rotateFast(write: FastRotationWrite): Promise<FastRotationOutcome | null>;
   /**
-   * The common issuance: locks the user row, then writes `write` as
-   * SessionTx.insertSessionUnderCap does, only if the user exists, is not
-   * disabled and is below the cap. `inserted: false` with a user that
-   * exists and is enabled means the cap: the caller evicts in a transaction
-   * of its own. A missing or disabled user gets nothing written.
+   * The common issuance, in one short transaction: SessionTx.lockForIssue,
+   * then, only for an existing, enabled user, `plan` on the application
+   * found, and its write as SessionTx.insertSessionUnderCap does it, below
+   * the application's limit. `inserted: false` with a planned write means
+   * the limit: the caller evicts (or denies) in a transaction of its own. A
+   * missing or disabled user gets nothing planned or written.
    */
-  issueSession(write: NewSessionWrite): Promise<IssueAttempt>;
+  issueSession(userId: string, clientId: string, plan: IssuePlan): Promise<IssueAttempt>;
   findSession(sessionId: string): Promise<SessionRecord | null>;
   /** The latest live "tokens of this session issued before" instant (a shortened access lifetime, SPEC §10), or null. */
   sessionNotBefore(sessionId: string, now: Date): Promise<Date | null>;
@@ -183,7 +217,7 @@ export interface AccessTokenClaims {
 
 export interface AccessTokenSigner {
   /** Signs an access token for the session; exp is given in epoch seconds. */
-  sign(claims: { sub: string; sid: string; trn: "bearer" | "cookie"; iat: number; exp: number }): Promise<string>;
+  sign(claims: { sub: string; sid: string; trn: "bearer" | "cookie"; client_id: string; iat: number; exp: number }): Promise<string>;
 }
 
 export interface AccessTokenVerifier {

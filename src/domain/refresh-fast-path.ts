@@ -1,6 +1,6 @@
 import { hashToken, newOpaqueToken } from "../crypto/opaque-token.js";
 import type { FastRotationWrite } from "./ports.js";
-import type { LifetimePolicy } from "./session-policy.js";
+import type { SlidingLifetimes } from "./session-policy.js";
 import { sealSuccessor } from "./successor.js";
 import type { ClientContext, DeviceInfo, Transport } from "./types.js";
 
@@ -30,7 +30,8 @@ export function planFastRotation(
   ctx: ClientContext,
   device: DeviceInfo,
   now: Date,
-  policy: Pick<LifetimePolicy, "accessTokenTtlMs" | "refreshTokenTtlMs">,
+  /** The service-wide lifetimes, for a session that carries none of its own (sessionLifetimes). */
+  defaults: SlidingLifetimes,
 ): FastRotation {
   const successor = newOpaqueToken();
   return {
@@ -42,8 +43,7 @@ export function planFastRotation(
       ip: ctx.ip,
       userAgent: ctx.userAgent,
       device,
-      idleCandidate: new Date(now.getTime() + policy.refreshTokenTtlMs),
-      accessCandidate: new Date(now.getTime() + policy.accessTokenTtlMs),
+      defaults: { accessTokenTtlMs: defaults.accessTokenTtlMs, refreshTokenTtlMs: defaults.refreshTokenTtlMs },
       successorSealed: sealSuccessor(presented, successor),
       successor: { id: crypto.randomUUID(), hash: hashToken(successor) },
     },

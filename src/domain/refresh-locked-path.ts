@@ -1,11 +1,12 @@
 import { hashToken, newOpaqueToken } from "../crypto/opaque-token.js";
+import type { PolicySource } from "./applications.js";
 import type { Clock } from "./clock.js";
 import { assessDeviceChange } from "./device.js";
 import { AppError, invalidGrant, transportMismatch } from "./errors.js";
 import type { SessionStore, SessionTx } from "./ports.js";
 import { decideRefresh } from "./refresh-decision.js";
 import { revokeSessionInTx, type RevocationCommit } from "./revocation-entries.js";
-import { sessionState, slidingExpiries, type SessionPolicy } from "./session-policy.js";
+import { sessionLifetimes, sessionState, slidingExpiries, type SlidingLifetimes } from "./session-policy.js";
 import { openSuccessor, sealSuccessor } from "./successor.js";
 import type { ClientContext, DeviceInfo, RefreshTokenRecord, SessionRecord, Transport } from "./types.js";
 
@@ -15,7 +16,10 @@ const MAX_CHAIN_WALK = 8;
 export interface LockedPathDeps {
   sessions: SessionStore;
   clock: Clock;
-  policy: SessionPolicy;
+  /** The service-wide lifetimes, for a session that carries none of its own. */
+  policy: SlidingLifetimes;
+  /** The grace window and the device-change policy of the session's application. */
+  applications: PolicySource;
   parseUserAgent: (userAgent: string | null) => DeviceInfo;
 }
 
@@ -42,7 +46,7 @@ export async function refreshOnLockedPath(
   ctx: ClientContext,
   arrivedAt: Date,
 ): Promise<LockedPathOutcome> {
-  const { sessions, clock, policy } = deps;
+  const { sessions, clock } = deps;
   return sessions.transaction(async (tx) => {
     const found = await tx.findRefreshTokenByHash(hashToken(refreshToken));
     if (!found) return refused(invalidGrant());
@@ -54,14 +58,17 @@ export async function refreshOnLockedPath(
     if (session.transport !== transport) return refused(transportMismatch());
     const state = sessionState(session, now);
     if (state !== "live") return refused(invalidGrant("the session has ended", state));
-    const decision = decideRefresh(token, now, arrivedAt, policy.refreshReuseGraceMs);
+    const app = deps.applications.policyOf(session.clientId);
+    const lifetimes = sessionLifetimes(session, deps.policy);
+    const decision = decideRefresh(token, now, arrivedAt, app.refreshReuseGraceMs);
     if (decision.action === "expired") return refused(invalidGrant());
     if (decision.action === "reuse") return reuseDetected(tx, session, token, ctx, now);
 
     const device = deps.parseUserAgent(ctx.userAgent);
-    const change = assessDeviceChange({ device: session.device, ip: session.lastIp }, { device, ip: ctx.ip }, policy.deviceChangePolicy);
+    const change = assessDeviceChange({ device: session.device, ip: session.lastIp }, { device, ip: ctx.ip }, app.deviceChangePolicy);
     if (change.changes.length > 0) {
-      const detail = { ...change, before: { ...session.device, ip: session.lastIp }, after: { ...device, ip: ctx.ip } };
+      const before = { ...session.device, ip: session.lastIp };
+      const detail = { ...change, before, after: { ...device, ip: ctx.ip }, client_id: session.clientId };
       await tx.audit({ type: "device_change", actor: "anonymous", userId: session.userId, sessionId: session.id, ...ctx, detail }, now);
     }
     if (change.action === "revoke") {
@@ -78,7 +85,7 @@ export async function refreshOnLockedPath(
       const claimed = await tx.markRotated(token.id, now, sealSuccessor(refreshToken, successor));
       // Unreachable while the session lock is held; guard the invariant anyway.
       if (!claimed) throw new AppError("server_error", 500, "refresh rotation lost its claim");
-      ({ idleExpiresAt } = slidingExpiries(session.absoluteExpiresAt, now, policy));
+      ({ idleExpiresAt } = slidingExpiries(session.absoluteExpiresAt, now, lifetimes));
       await tx.insertRefreshToken({
         id: crypto.randomUUID(),
         hash: hashToken(successor),
@@ -98,7 +105,7 @@ export async function refreshOnLockedPath(
           userId: session.userId,
           sessionId: session.id,
           ...ctx,
-          detail: { token_id: token.id },
+          detail: { token_id: token.id, client_id: session.clientId },
         },
         now,
       );
@@ -107,7 +114,7 @@ export async function refreshOnLockedPath(
       if (!tip) return reuseDetected(tx, session, token, ctx, now);
       successor = tip;
     }
-    const { accessExpiresAt } = slidingExpiries(session.absoluteExpiresAt, now, policy, idleExpiresAt);
+    const { accessExpiresAt } = slidingExpiries(session.absoluteExpiresAt, now, lifetimes, idleExpiresAt);
     const patch = {
       lastSeenAt: now,
       lastIp: ctx.ip,
@@ -140,7 +147,7 @@ async function reuseDetected(
       userId: session.userId,
       sessionId: session.id,
       ...ctx,
-      detail: { token_id: token.id },
+      detail: { token_id: token.id, client_id: session.clientId },
     },
     now,
   );

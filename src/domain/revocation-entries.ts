@@ -81,12 +81,16 @@ export async function revokeSessionInTx(
 }
 
 /** The audit event of one revoked session (a `session.revoked` webhook, SPEC §14). */
-const sessionRevokedEvent = (s: Pick<RevokedSession, "id" | "userId">, reason: RevocationReason, by: string): AuditEventInput => ({
+const sessionRevokedEvent = (
+  s: Pick<RevokedSession, "id" | "userId" | "clientId">,
+  reason: RevocationReason,
+  by: string,
+): AuditEventInput => ({
   type: "session_revoked",
   actor: by,
   userId: s.userId,
   sessionId: s.id,
-  detail: { reason },
+  detail: { reason, client_id: s.clientId },
 });
 
 /**

@@ -28,6 +28,22 @@ export function sessionState(session: Pick<SessionRecord, "revokedAt" | "idleExp
 
 const min = (a: Date, b: Date): Date => (a <= b ? a : b);
 
+/** The two lifetimes a refresh slides by. */
+export type SlidingLifetimes = Pick<LifetimePolicy, "accessTokenTtlMs" | "refreshTokenTtlMs">;
+
+/**
+ * The lifetimes a session's refreshes follow: its own, copied from its
+ * application's policy at issue (and rewritten by a policy change), else
+ * the service-wide ones. Every rule that reads a session's lifetime reads
+ * it through here, so a session never follows another application's.
+ */
+export function sessionLifetimes(session: Pick<SessionRecord, "accessTtlMs" | "idleTtlMs">, defaults: SlidingLifetimes): SlidingLifetimes {
+  return {
+    accessTokenTtlMs: session.accessTtlMs ?? defaults.accessTokenTtlMs,
+    refreshTokenTtlMs: session.idleTtlMs ?? defaults.refreshTokenTtlMs,
+  };
+}
+
 /** Expiries of a session created at `now`. */
 export function initialExpiries(now: Date, policy: LifetimePolicy) {
   const absoluteExpiresAt = new Date(now.getTime() + policy.sessionMaxLifetimeMs);
@@ -44,7 +60,7 @@ export function initialExpiries(now: Date, policy: LifetimePolicy) {
  * never accepts a token of an idle-expired session. `idleExpiresAt` is the
  * expiry the session has after this use: a grace replay does not slide it.
  */
-export function slidingExpiries(absoluteExpiresAt: Date, now: Date, policy: LifetimePolicy, idleExpiresAt?: Date) {
+export function slidingExpiries(absoluteExpiresAt: Date, now: Date, policy: SlidingLifetimes, idleExpiresAt?: Date) {
   const idle = idleExpiresAt ?? min(new Date(now.getTime() + policy.refreshTokenTtlMs), absoluteExpiresAt);
   return {
     idleExpiresAt: idle,

@@ -1,7 +1,8 @@
-import { hashToken, newOpaqueToken } from "../crypto/opaque-token.js";
+import { newOpaqueToken } from "../crypto/opaque-token.js";
+import { type Application, type ApplicationPolicy, DEFAULT_APPLICATION_ID, type PolicySource } from "./applications.js";
 import type { Clock } from "./clock.js";
 import { memoizeDeviceParser } from "./device-memo.js";
-import { AppError, invalidGrant } from "./errors.js";
+import { AppError, invalidGrant, sessionLimit } from "./errors.js";
 import { planFastRotation } from "./refresh-fast-path.js";
 import { RefreshFlights } from "./refresh-flight.js";
 import { refreshOnLockedPath } from "./refresh-locked-path.js";
@@ -16,8 +17,9 @@ import type {
   SessionTx,
   UserStore,
 } from "./ports.js";
-import { initialExpiries, secondsUntil, type SessionPolicy } from "./session-policy.js";
-import type { ClientContext, DeviceInfo, SessionRecord, Transport, UserRecord } from "./types.js";
+import { admitApplication, newSessionWrite } from "./new-session.js";
+import { secondsUntil } from "./session-policy.js";
+import type { ClientContext, DeviceInfo, Transport, UserRecord } from "./types.js";
 import { normalizeUsername } from "./usernames.js";
 import { revokeSessionInTx, type RevocationCommit } from "./revocation-entries.js";
 
@@ -29,7 +31,10 @@ export interface SessionServiceDeps {
   passwords: PasswordHasher;
   signer: AccessTokenSigner;
   clock: Clock;
-  policy: SessionPolicy;
+  /** The service-wide policy (SPEC §9): what an application's policy field left out takes. */
+  policy: ApplicationPolicy;
+  /** Every application's resolved policy, in memory: the grace and device rules of a session's refresh. */
+  applications: PolicySource;
   parseUserAgent: (userAgent: string | null) => DeviceInfo;
 }
 
@@ -71,7 +76,13 @@ export class SessionService {
   }
 
   /** Password login against the built-in user store. */
-  async login(username: string, password: string, transport: Transport, ctx: ClientContext): Promise<IssuedTokens> {
+  async login(
+    username: string,
+    password: string,
+    transport: Transport,
+    ctx: ClientContext,
+    clientId: string = DEFAULT_APPLICATION_ID,
+  ): Promise<IssuedTokens> {
     const { users, passwords, audit, clock } = this.deps;
     const user = await users.findByUsernameKey(normalizeUsername(username));
     const ok = user ? await passwords.verify(user.passwordHash, password) : (await passwords.verifyDummy(password), false);
@@ -90,92 +101,83 @@ export class SessionService {
       // One answer for every cause, so usernames cannot be enumerated.
       throw invalidGrant("invalid username or password", reason);
     }
-    return this.issue(user.id, transport, ctx, { type: "login_success", actor: `user:${user.id}` });
+    return this.issue({ userId: user.id, clientId, transport }, ctx, { type: "login_success", actor: `user:${user.id}` });
   }
 
   /**
-   * Creates a session for an already-authenticated user (login, or an
-   * upstream identity service). Under the user's row lock, so concurrent
-   * logins of one user never pass MAX_SESSIONS_PER_USER: the common case
-   * (room under the cap) is one more statement; at the cap the oldest
-   * sessions are evicted first, under the same lock.
+   * Creates a session of an application for an already-authenticated user
+   * (login, or an upstream identity service). Under the application's lock
+   * (shared) and the user's row lock, so concurrent logins of one user never
+   * pass the application's session limit and a policy change never
+   * half-applies: the common case (room under the limit) is one short
+   * transaction; at the limit the application's policy either evicts the
+   * user's oldest sessions of that application first, under the same locks,
+   * or refuses with `session_limit` and revokes nothing.
    */
   async issue(
-    userId: string,
-    transport: Transport,
+    grant: { userId: string; clientId: string; transport: Transport },
     ctx: ClientContext,
     event: { type: string; actor: string },
     refuse: IssueRefusal = refuseForLogin,
   ): Promise<IssuedTokens> {
-    const { sessions, clock, policy, parseUserAgent } = this.deps;
-    const refreshToken = newOpaqueToken();
-    const device = parseUserAgent(ctx.userAgent);
+    const { sessions, clock, policy: defaults, parseUserAgent } = this.deps;
+    const { userId, clientId, transport } = grant;
+    const request = { userId, transport, ctx, device: parseUserAgent(ctx.userAgent), refreshToken: newOpaqueToken(), event };
     const admit = <U extends Pick<UserRecord, "disabled">>(user: U | null): U => {
       const refusal = refuse(user);
       if (refusal || !user) throw refusal ?? invalidGrant();
       return user;
     };
-    /** The session, its first refresh token and the audit event; `evicted` names the sessions it displaced. */
-    const build = (now: Date, evicted: string[]): NewSessionWrite => {
-      const session: SessionRecord = {
-        id: crypto.randomUUID(),
-        userId,
-        transport,
-        createdAt: now,
-        lastSeenAt: now,
-        ...initialExpiries(now, policy),
-        createdIp: ctx.ip,
-        lastIp: ctx.ip,
-        userAgent: ctx.userAgent,
-        device,
-        deviceFlagged: false,
-        deviceScore: 0,
-        revokedAt: null,
-        revokedReason: null,
-        revokedBy: null,
-      };
-      return {
-        session,
-        refreshToken: {
-          id: crypto.randomUUID(),
-          hash: hashToken(refreshToken),
-          sessionId: session.id,
-          parentId: null,
-          createdAt: now,
-          expiresAt: session.idleExpiresAt,
-          rotatedAt: null,
-          successorSealed: null,
-          ip: ctx.ip,
-          userAgent: ctx.userAgent,
-        },
-        audit: { ...event, userId, sessionId: session.id, ...ctx, detail: { transport, evicted } },
-        maxLive: policy.maxSessionsPerUser,
-        now,
-      };
+    let policy: ApplicationPolicy = defaults;
+    const plan = (evicted: string[]) => (application: Application | null) => {
+      policy = admitApplication(application, transport, defaults);
+      return newSessionWrite(request, application!, policy, clock.now(), evicted);
     };
 
-    // Room under the cap, the common case: one call that locks the user and
-    // writes only for an existing, enabled user below the cap.
-    const write = build(clock.now(), []);
-    const attempt = await sessions.issueSession(write);
+    // Room under the limit, the common case: one call that takes the locks
+    // and writes only for an existing, enabled user below the limit.
+    const attempt = await sessions.issueSession(userId, clientId, plan([]));
     const user = admit(attempt.user);
+    const first = attempt.write!;
     if (attempt.inserted) {
-      return { ...(await this.tokensFor(write.session, refreshToken, write.now, user.notBefore)), evictedSessionIds: [] };
+      return { ...(await this.tokensFor(first.session, request.refreshToken, first.now, user.notBefore)), evictedSessionIds: [] };
     }
+    if (policy.onLimit === "deny") return this.deny(first, policy);
 
-    // At the cap (nothing was written above): evict the oldest under the user's lock, then insert.
+    // At the limit (nothing was written above): evict the oldest under the same locks, then insert.
     const result = await sessions.transaction(async (tx) => {
-      const user = admit(await tx.lockUser(userId));
+      const locked = await tx.lockForIssue(userId, clientId);
+      const user = admit(locked.user);
+      policy = admitApplication(locked.application, transport, defaults);
+      if (policy.onLimit === "deny") return null; // changed in between: nothing was revoked yet
       const now = clock.now();
-      const evicted = await this.evictForRoom(tx, userId, now, event.actor);
-      const write = build(now, evicted.sessionIds);
-      // Still under the lock: the evictions made room that nothing else could take.
+      const evicted = await this.evictForRoom(tx, clientId, userId, now, event.actor, policy.maxSessionsPerUser);
+      const write = plan(evicted.sessionIds)(locked.application);
+      // Still under the locks: the evictions made room that nothing else could take.
       if (!(await tx.insertSessionUnderCap(write))) throw new AppError("server_error", 500, "no room for a session after eviction");
       return { write, notBefore: user.notBefore, evicted };
     });
+    if (!result) return this.deny(first, policy);
     await this.deps.publisher.publish(result.evicted.revocations);
-    const tokens = await this.tokensFor(result.write.session, refreshToken, result.write.now, result.notBefore);
+    const tokens = await this.tokensFor(result.write.session, request.refreshToken, result.write.now, result.notBefore);
     return { ...tokens, evictedSessionIds: result.evicted.sessionIds };
+  }
+
+  /** SPEC §3, `on_limit: "deny"`: the new session is refused, audited, and nothing is revoked. */
+  private async deny(refused: NewSessionWrite, policy: ApplicationPolicy): Promise<never> {
+    const { session, audit } = refused;
+    await this.deps.audit.record(
+      {
+        type: "session_denied",
+        actor: audit.actor,
+        userId: session.userId,
+        ip: audit.ip ?? null,
+        userAgent: audit.userAgent ?? null,
+        detail: { reason: "session_limit", client_id: session.clientId, limit: policy.maxSessionsPerUser, transport: session.transport },
+      },
+      this.deps.clock.now(),
+    );
+    throw sessionLimit();
   }
 
   /**
@@ -214,23 +216,17 @@ export class SessionService {
     return { ...(await this.tokensFor(outcome.session, outcome.successor, outcome.now, outcome.userNotBefore)), evictedSessionIds: [] };
   }
 
-  /** Revokes the oldest live sessions so the new one fits under MAX_SESSIONS_PER_USER. */
-  private async evictForRoom(tx: SessionTx, userId: string, now: Date, actor: string) {
-    const live = await tx.listLiveSessions(userId, now);
-    const excess = live.length - this.deps.policy.maxSessionsPerUser + 1;
+  /** Revokes the user's oldest live sessions of the application so the new one fits under its limit. */
+  private async evictForRoom(tx: SessionTx, clientId: string, userId: string, now: Date, actor: string, limit: number) {
+    const live = await tx.listLiveSessionsOfApp(clientId, userId, now);
+    const excess = live.length - limit + 1;
     const revocations: RevocationCommit = [];
     const sessionIds: string[] = [];
     for (const victim of live.slice(0, Math.max(0, excess))) {
       revocations.push(...(await revokeSessionInTx(tx, victim, now, "evicted", actor)));
       sessionIds.push(victim.id);
       await tx.audit(
-        {
-          type: "session_evicted",
-          actor,
-          userId,
-          sessionId: victim.id,
-          detail: { reason: "evicted", limit: this.deps.policy.maxSessionsPerUser },
-        },
+        { type: "session_evicted", actor, userId, sessionId: victim.id, detail: { reason: "evicted", limit, client_id: clientId } },
         now,
       );
     }
@@ -251,7 +247,14 @@ export class SessionService {
     const iat = Math.max(Math.floor(now.getTime() / 1000), notBefore ? Math.ceil(notBefore.getTime() / 1000) : 0);
     const exp = Math.floor(session.accessExpiresAt.getTime() / 1000);
     if (exp <= iat) throw invalidGrant("the session has reached its maximum lifetime");
-    const accessToken = await this.deps.signer.sign({ sub: session.userId, sid: session.id, trn: session.transport, iat, exp });
+    const accessToken = await this.deps.signer.sign({
+      sub: session.userId,
+      sid: session.id,
+      trn: session.transport,
+      client_id: session.clientId,
+      iat,
+      exp,
+    });
     return {
       sessionId: session.id,
       userId: session.userId,

@@ -40,6 +40,8 @@ export interface UserRecord {
 export interface SessionRecord {
   id: string;
   userId: string;
+  /** The application the session belongs to (SPEC §10). */
+  clientId: string;
   transport: Transport;
   createdAt: Date;
   lastSeenAt: Date;
@@ -55,6 +57,9 @@ export interface SessionRecord {
   revokedAt: Date | null;
   revokedReason: string | null;
   revokedBy: string | null;
+  /** The application's access and idle lifetimes, copied at issue; null: the service-wide value. */
+  accessTtlMs: number | null;
+  idleTtlMs: number | null;
 }
 
 export interface RefreshTokenRecord {

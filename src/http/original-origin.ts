@@ -31,13 +31,14 @@ function safeOrigin(url: string): string | null {
 
 /**
  * SPEC §12: an unsafe cookie request that carries an Origin must come from
- * where the page is served. Until applications list their origins (SPEC
- * §10), that is the origin of the original request itself; an Origin that
- * cannot be compared with anything is refused.
+ * one of its application's origins (SPEC §10), or from the origin of the
+ * original request itself (a page served beside what it calls, as with the
+ * `default` application, which lists none unless configured); an Origin
+ * that cannot be compared with anything is refused.
  */
-export function originAllowed(request: FastifyRequest): boolean {
+export function originAllowed(request: FastifyRequest, applicationOrigins: readonly string[]): boolean {
   const origin = request.headers.origin;
-  if (origin === undefined) return true;
+  if (origin === undefined || applicationOrigins.includes(origin)) return true;
   const page = safeOrigin(origin);
   return page !== null && page === originalOrigin(request);
 }

@@ -18,6 +18,9 @@ export const errorResponses = {
 
 export const TransportField = Type.Union([Type.Literal("bearer"), Type.Literal("cookie")]);
 
+/** A `client_id` naming an application (SPEC §10): bounded only, so a malformed one is 401 invalid_client like an unknown one. */
+export const ApplicationIdField = Type.String({ minLength: 1, maxLength: 256 });
+
 /** Opaque refresh tokens are 43 base64url characters; a little slack, never unbounded. */
 export const RefreshTokenField = Type.String({ minLength: 1, maxLength: 512 });
 
@@ -35,6 +38,8 @@ export const TokenResponse = Type.Object({
 
 export const SessionView = Type.Object({
   id: Type.String(),
+  /** SPEC §10: the application the session belongs to. */
+  client_id: Type.String(),
   transport: TransportField,
   created_at: Type.String({ format: "date-time" }),
   last_seen_at: Type.String({ format: "date-time" }),

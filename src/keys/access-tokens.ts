@@ -23,10 +23,20 @@ export interface TokenSettings {
 export function createAccessTokenSigner(keys: KeyManager, settings: TokenSettings): AccessTokenSigner {
   const aud = settings.audience.length === 1 ? settings.audience[0]! : settings.audience;
   return {
-    async sign({ sub, sid, trn, iat, exp }) {
+    async sign({ sub, sid, trn, client_id, iat, exp }) {
       const key = await usableSigningKey(keys);
-      // RFC 9068 access token (typ at+jwt); iat and exp are NumericDates, whole seconds.
-      const payload = { sid, trn, iss: settings.issuer, sub, aud, iat: Math.floor(iat), exp: Math.floor(exp), jti: randomUUID() };
+      // RFC 9068 access token (typ at+jwt, client_id required); iat and exp are NumericDates, whole seconds.
+      const payload = {
+        sid,
+        trn,
+        client_id,
+        iss: settings.issuer,
+        sub,
+        aud,
+        iat: Math.floor(iat),
+        exp: Math.floor(exp),
+        jti: randomUUID(),
+      };
       return signCompactJws(key.alg, key.kid, key.privateKey, "at+jwt", payload);
     },
   };
@@ -87,7 +97,8 @@ export function createAccessTokenVerifier(
           typeof payload.sub !== "string" ||
           typeof payload.sid !== "string" ||
           typeof payload.jti !== "string" ||
-          (payload.trn !== "bearer" && payload.trn !== "cookie")
+          (payload.trn !== "bearer" && payload.trn !== "cookie") ||
+          (payload.client_id !== undefined && typeof payload.client_id !== "string")
         ) {
           throw invalidToken("token claims are malformed");
         }

@@ -35,9 +35,9 @@ export function tapSessionStore(store: SessionStore, onEvent: (e: AuditEventInpu
       for (const e of seen) onEvent(e);
       return result;
     },
-    async issueSession(write) {
-      const attempt = await store.issueSession(write);
-      if (attempt.inserted) onEvent(write.audit);
+    async issueSession(userId, clientId, plan) {
+      const attempt = await store.issueSession(userId, clientId, plan);
+      if (attempt.inserted && attempt.write) onEvent(attempt.write.audit);
       return attempt;
     },
     async rotateFast(write) {

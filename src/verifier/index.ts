@@ -32,6 +32,9 @@ export type { VerifierClock } from "./clock.js";
 export type { VerifierOptions } from "./options.js";
 export type { RevocationEntry } from "./revocation-set.js";
 
+/** SPEC §10: the application of sessions whose tokens name none (they predate applications). */
+const DEFAULT_CLIENT_ID = "default";
+
 /** Where the caller found the token: an `Authorization` header or a cookie. */
 export type TokenTransport = "header" | "cookie";
 
@@ -45,6 +48,8 @@ export interface VerifiedClaims extends JWTPayload {
   jti: string;
   sid: string;
   trn: "bearer" | "cookie";
+  /** SPEC §10: the application the session belongs to (`default` for tokens minted before applications). */
+  client_id: string;
 }
 
 export interface VerifierStatus {
@@ -219,12 +224,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
         typeof p.jti !== "string" ||
         typeof p.iat !== "number" ||
         typeof p.exp !== "number" ||
-        (p.trn !== "bearer" && p.trn !== "cookie")
+        (p.trn !== "bearer" && p.trn !== "cookie") ||
+        (p.client_id !== undefined && typeof p.client_id !== "string")
       ) {
         throw new TokenInvalidError("bad_claims", "the access token's claims are malformed");
       }
       if (Array.isArray(p.aud)) Object.freeze(p.aud);
-      claims = Object.freeze(p) as VerifiedClaims;
+      claims = Object.freeze(p.client_id === undefined ? { ...p, client_id: DEFAULT_CLIENT_ID } : p) as VerifiedClaims;
       kid = result.protectedHeader.kid!;
       claimsCache.set(token, { claims, kid });
       nowMs = clock.now().getTime();

@@ -2,13 +2,15 @@
 // statement, as TypeScript beside each fragment (FAST_PATH_PRECONDITIONS),
 // and as the domain rules the locked path applies. On random rows, the
 // statement rotates exactly when every precondition holds, and that is
-// exactly when the locked path would rotate with no device change.
+// exactly when the locked path would rotate with no device change; and the
+// expiries it writes are the domain's (sessionLifetimes, slidingExpiries)
+// for the session's own lifetimes or the service-wide ones.
 import fc from "fast-check";
 import t from "tap";
 import { randomBytes, randomUUID } from "node:crypto";
 import { assessDeviceChange } from "../../src/domain/device.js";
 import { decideRefresh } from "../../src/domain/refresh-decision.js";
-import { sessionState } from "../../src/domain/session-policy.js";
+import { sessionLifetimes, sessionState, slidingExpiries } from "../../src/domain/session-policy.js";
 import type { Database } from "../../src/storage/database.js";
 import { fastPathApplies, rotateFast, type FastPathCase } from "../../src/storage/sessions/fast-path-sql.js";
 import { freshEmbedded, freshPostgres } from "../fixtures/database.js";
@@ -67,7 +69,18 @@ t.test("the precondition list states the domain's rules", async (t) => {
   t.pass("20 000 random cases agree");
 });
 
-async function insertCase(db: Database, c: FastPathCase): Promise<Uint8Array> {
+/** A session's own lifetimes (an application's), or none: the service-wide ones. */
+interface Lifetimes {
+  accessTtlMs: number | null;
+  idleTtlMs: number | null;
+}
+const lifetimes: fc.Arbitrary<Lifetimes> = fc.record({
+  accessTtlMs: fc.option(fc.integer({ min: 1000, max: 3_600_000 }), { nil: null }),
+  idleTtlMs: fc.option(fc.integer({ min: 1000, max: 30 * 86_400_000 }), { nil: null }),
+});
+const DEFAULTS = { accessTokenTtlMs: 600_000, refreshTokenTtlMs: 3_600_000 };
+
+async function insertCase(db: Database, c: FastPathCase, own: Lifetimes): Promise<Uint8Array> {
   const userId = randomUUID();
   const sessionId = randomUUID();
   const hash = randomBytes(32);
@@ -89,6 +102,8 @@ async function insertCase(db: Database, c: FastPathCase): Promise<Uint8Array> {
       uaDevice: s.device.type,
       revokedAt: s.revokedAt,
       revokedReason: s.revokedAt ? "admin" : null,
+      accessTtlMs: own.accessTtlMs === null ? null : BigInt(own.accessTtlMs),
+      idleTtlMs: own.idleTtlMs === null ? null : BigInt(own.idleTtlMs),
     },
   });
   await db.prisma.refreshToken.create({
@@ -109,8 +124,8 @@ for (const mode of ["postgres", "embedded"] as const) {
     const { db } = mode === "postgres" ? await freshPostgres(t) : await freshEmbedded(t);
     let rotated = 0;
     await fc.assert(
-      fc.asyncProperty(fastPathCase, async (c) => {
-        const tokenHash = await insertCase(db, c);
+      fc.asyncProperty(fastPathCase, lifetimes, async (c, own) => {
+        const tokenHash = await insertCase(db, c, own);
         const outcome = await rotateFast(db.sql, {
           now: c.request.now,
           tokenHash,
@@ -118,13 +133,18 @@ for (const mode of ["postgres", "embedded"] as const) {
           ip: c.request.ip,
           userAgent: c.request.device.browser ? `${c.request.device.browser} on ${c.request.device.os}` : null,
           device: c.request.device,
-          idleCandidate: at(3_600_000),
-          accessCandidate: at(600_000),
+          defaults: DEFAULTS,
           successorSealed: randomBytes(48),
           successor: { id: randomUUID(), hash: randomBytes(32) },
         });
-        if (outcome) rotated++;
-        return (outcome !== null) === fastPathApplies(c);
+        if ((outcome !== null) !== fastPathApplies(c)) return false;
+        if (!outcome) return true;
+        rotated++;
+        const want = slidingExpiries(c.session.absoluteExpiresAt, c.request.now, sessionLifetimes(own, DEFAULTS));
+        return (
+          outcome.session.idleExpiresAt.getTime() === want.idleExpiresAt.getTime() &&
+          outcome.session.accessExpiresAt.getTime() === want.accessExpiresAt.getTime()
+        );
       }),
       { numRuns: mode === "postgres" ? 400 : 150 },
     );

@@ -135,6 +135,12 @@ for (const mode of MODES) {
       "the page's origin from X-Original-URL",
     );
 
+    // SPEC §12: an Origin its application lists passes too, wherever the original request went.
+    await ctx.services.db.prisma.application.update({ where: { id: "default" }, data: { origins: ["https://spa.example"] } });
+    await ctx.services.applications.reload();
+    t.equal(await status({ ...forwarded, origin: "https://spa.example" }), 200, "an Origin of the session's application");
+    t.equal(await status({ ...forwarded, origin: "https://evil.example" }), 403, "and still no other");
+
     const res = await ask(ctx.app, { ...jar, "x-forwarded-method": "POST" });
     t.equal(res.json().error, "forbidden");
     const bad = await ask(ctx.app, { cookie: cookieHeader({ sa_access: `${c.access.slice(0, -4)}AAAA` }), "x-forwarded-method": "POST" });

@@ -122,7 +122,11 @@ t.test("postgres: an issuance waiting for the user's lock counts the session com
      VALUES ($1, $2, 'bearer', $3, $3, $4, $4, $4)`,
     [randomUUID(), user.id, now, later],
   );
-  const pending = ctx.services.sessions.issue(user.id, "bearer", { ip: null, userAgent: null }, { type: "login", actor: "test" });
+  const pending = ctx.services.sessions.issue(
+    { userId: user.id, clientId: "default", transport: "bearer" },
+    { ip: null, userAgent: null },
+    { type: "login", actor: "test" },
+  );
   let done = false;
   void pending.then(
     () => (done = true),

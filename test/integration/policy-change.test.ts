@@ -17,11 +17,11 @@ async function createApp(ctx: TestApp, id: string, policy: Record<string, unknow
   if (res.statusCode !== 201) throw new Error(res.body);
 }
 
-/** A real session (tokens and all) moved to application `app`, until /login takes a client_id (issue 15 part A). */
+/** A session of application `app`, issued by /login. */
 async function loginTo(ctx: TestApp, app: string, user: { username: string; password: string }) {
-  const body = (await ctx.login(user.username, user.password)).json();
-  await q(ctx, "UPDATE sessions SET client_id = $1 WHERE id = $2::uuid", [app, body.session_id]);
-  return body as { access_token: string; refresh_token: string; session_id: string };
+  const res = await ctx.login(user.username, user.password, { client_id: app });
+  if (res.statusCode !== 200) throw new Error(res.body);
+  return res.json() as { access_token: string; refresh_token: string; session_id: string };
 }
 
 const active = async (ctx: TestApp, client: TestClient, token: string) =>

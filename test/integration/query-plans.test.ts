@@ -11,7 +11,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import pg from "pg";
 import t from "tap";
 import type { Statement, SqlQueryable } from "../../src/storage/sql-driver.js";
-import { insertSessionUnderCap, lockUserRow } from "../../src/storage/sessions/issue-sql.js";
+import { insertSessionUnderCap, lockForIssue, lockUserRow } from "../../src/storage/sessions/issue-sql.js";
 import { rotateFast } from "../../src/storage/sessions/fast-path-sql.js";
 import { freshPostgres } from "../fixtures/database.js";
 
@@ -57,13 +57,13 @@ async function statementsOfTheHotPath(): Promise<Array<{ what: string; statement
       ip: "127.0.0.1",
       userAgent: "ua",
       device,
-      idleCandidate: later,
-      accessCandidate: later,
+      defaults: { accessTokenTtlMs: 600_000, refreshTokenTtlMs: 3_600_000 },
       successorSealed: randomBytes(60),
       successor: { id: randomUUID(), hash: randomBytes(32) },
     }),
   );
   await take("user lock", {}, (q) => lockUserRow(q, randomUUID()));
+  await take("issuance locks", {}, (q) => lockForIssue(q, randomUUID(), "default"));
   const sessionId = randomUUID();
   await take("issuance", { inserted: 3 }, (q) =>
     insertSessionUnderCap(q, {
@@ -87,6 +87,9 @@ async function statementsOfTheHotPath(): Promise<Array<{ what: string; statement
         revokedAt: null,
         revokedReason: null,
         revokedBy: null,
+        clientId: "default",
+        accessTtlMs: null,
+        idleTtlMs: null,
       },
       refreshToken: {
         id: randomUUID(),
@@ -114,7 +117,11 @@ t.test("the hot statements' generic plans on an empty database use the right ind
   await client.query("SET plan_cache_mode = force_generic_plan");
 
   const statements = await statementsOfTheHotPath();
-  t.same([...new Set(statements.map((s) => s.what))], ["rotation", "user lock", "issuance"], "every hot statement was captured");
+  t.same(
+    [...new Set(statements.map((s) => s.what))],
+    ["rotation", "user lock", "issuance locks", "issuance"],
+    "every hot statement was captured",
+  );
   for (const [i, { what, statement }] of statements.entries()) {
     await client.query(`PREPARE hot_${i} AS ${statement.text}`);
     const rows = (await client.query<{ "QUERY PLAN": string }>(`EXPLAIN EXECUTE hot_${i}(${statement.values.map(literal).join(", ")})`))
@@ -122,6 +129,11 @@ t.test("the hot statements' generic plans on an empty database use the right ind
     const plan = rows.map((r) => r["QUERY PLAN"]).join("\n");
     t.notMatch(plan, /Seq Scan on (sessions|refresh_tokens|users)\b/, `${what}: no sequential scan of a growing table`);
     t.notMatch(plan, /sessions_revoked_at_idx/, `${what}: the revoked-sessions index (cleanup's) is not used`);
-    if (what === "issuance") t.match(plan, /sessions_user_live_idx/, "issuance counts the user's live sessions through their own index");
+    if (what === "issuance")
+      t.match(
+        plan,
+        /sessions_client_live_idx[^\n]*\n\s*Index Cond: \(\(\(?client_id\b[^\n]*\bAND \(user_id = /,
+        "issuance counts the user's live sessions of the application through their own index, on both keys",
+      );
   }
 });

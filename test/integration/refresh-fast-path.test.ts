@@ -157,7 +157,7 @@ for (const mode of MODES) {
       };
       const audit = (await prisma.auditEvent.findMany({ where: { sessionId, type: "refresh" } })).map(
         ({ id: _id, sessionId: _s, detail, ...e }) => {
-          t.same(detail, { token_id: parent!.id });
+          t.same(detail, { token_id: parent!.id, client_id: "default" });
           return e;
         },
       );

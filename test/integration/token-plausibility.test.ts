@@ -35,7 +35,14 @@ for (const setup of setups) {
     });
     const now = Math.floor(services.clock.now().getTime() / 1000);
     const sign = (claims: { sub?: string; iat: number; exp: number }) =>
-      signer.sign({ sub: claims.sub ?? owner.id, sid: login.session_id, trn: "bearer", iat: claims.iat, exp: claims.exp });
+      signer.sign({
+        sub: claims.sub ?? owner.id,
+        sid: login.session_id,
+        trn: "bearer",
+        client_id: "default",
+        iat: claims.iat,
+        exp: claims.exp,
+      });
     const introspect = async (token: string) =>
       (await app.app.inject({ method: "POST", url: "/introspect", headers: { authorization: client.basic }, payload: { token } })).json()
         .active;

@@ -34,7 +34,8 @@ t.test(
       maxLifetimeSec: 300,
     });
     const now = Math.floor(Date.now() / 1000);
-    const sign = (iat: number, exp: number) => signer.sign({ sub: user.id, sid: login.session_id, trn: "bearer", iat, exp });
+    const sign = (iat: number, exp: number) =>
+      signer.sign({ sub: user.id, sid: login.session_id, trn: "bearer", client_id: "default", iat, exp });
     const reason = (p: Promise<unknown>) =>
       p.then(
         () => "accepted",

@@ -55,7 +55,7 @@ async function rejection(token: string): Promise<AppError> {
 }
 
 t.test("a token from the signer verifies", async (t) => {
-  const token = await signer.sign({ sub: "u1", sid: "s1", trn: "cookie", iat: now, exp: now + 600 });
+  const token = await signer.sign({ sub: "u1", sid: "s1", trn: "cookie", client_id: "default", iat: now, exp: now + 600 });
   t.match(await verifier.verify(token), { iss: SETTINGS.issuer, aud: "api", sub: "u1", sid: "s1", trn: "cookie", jti: String });
 });
 
@@ -69,7 +69,14 @@ for (const algorithm of ["ES256", "RS256", "EdDSA"] as const) {
     );
     await ks.ensure();
     const settings = { ...SETTINGS, audience: ["api", "other"] };
-    const token = await createAccessTokenSigner(ks, settings).sign({ sub: "u1", sid: "s1", trn: "bearer", iat: now, exp: now + 600 });
+    const token = await createAccessTokenSigner(ks, settings).sign({
+      sub: "u1",
+      sid: "s1",
+      trn: "bearer",
+      client_id: "default",
+      iat: now,
+      exp: now + 600,
+    });
     const [header, payload] = token
       .split(".")
       .slice(0, 2)

@@ -23,7 +23,7 @@ function instance(store: MemoryKeyStore, clock: FakeClock, opts: { policy?: Part
   const verifier = createAccessTokenVerifier(keys, SETTINGS, clock);
   const sign = (sid = "s") => {
     const iat = Math.floor(clock.now().getTime() / 1000);
-    return signer.sign({ sub: "u", sid, trn: "bearer", iat, exp: iat + POLICY.accessTokenTtlMs / 1000 });
+    return signer.sign({ sub: "u", sid, trn: "bearer", client_id: "default", iat, exp: iat + POLICY.accessTokenTtlMs / 1000 });
   };
   return { keys, sign, verifier };
 }

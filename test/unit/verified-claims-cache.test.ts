@@ -23,7 +23,7 @@ async function setup() {
   const verifier = cacheVerifiedClaims(counting, keys, clock, 2);
   const signer = createAccessTokenSigner(keys, settings);
   const now = Math.floor(clock.now().getTime() / 1000);
-  const sign = (sid: string) => signer.sign({ sub: "u", sid, trn: "bearer", iat: now, exp: now + 600 });
+  const sign = (sid: string) => signer.sign({ sub: "u", sid, trn: "bearer", client_id: "default", iat: now, exp: now + 600 });
   return { clock, verifier, sign, calls: () => calls };
 }
 

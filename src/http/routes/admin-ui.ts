@@ -6,11 +6,13 @@ const dir = fileURLToPath(new URL("../../../admin-ui/", import.meta.url));
 const FILES: Record<string, { file: string; type: string }> = {
   "/admin": { file: "index.html", type: "text/html; charset=utf-8" },
   "/admin/app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
+  "/admin/lib.js": { file: "lib.js", type: "text/javascript; charset=utf-8" },
+  "/admin/applications.js": { file: "applications.js", type: "text/javascript; charset=utf-8" },
   "/admin/app.css": { file: "app.css", type: "text/css; charset=utf-8" },
 };
 
 /**
- * The admin web page: three static files served by the service itself (no
+ * The admin web page: static files served by the service itself (no
  * build step, nothing to run beside it). It calls the admin API with the
  * client credentials the operator signs in with.
  */

@@ -21,9 +21,15 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
  */
 export function registerForwardAuth(
   app: App,
-  deps: { forwardAuth: ForwardAuth; cookies: CookieSettings; onAnswer: (outcome: Outcome) => void },
+  deps: {
+    forwardAuth: ForwardAuth;
+    cookies: CookieSettings;
+    /** The in-memory applications (synchronous: this is a hot path). */
+    applications: { get(id: string): { origins: readonly string[] } | undefined };
+    onAnswer: (outcome: Outcome) => void;
+  },
 ): void {
-  const { forwardAuth, cookies, onAnswer } = deps;
+  const { forwardAuth, cookies, applications, onAnswer } = deps;
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", (_request, payload, done) => {
@@ -41,7 +47,7 @@ export function registerForwardAuth(
       const answer = await forwardAuth.decide({
         token,
         unsafe: isUnsafe([request.method, header(request, "x-forwarded-method"), header(request, "x-original-method")]),
-        csrfPassed: () => csrfMatches(request, cookies) && originAllowed(request),
+        csrfPassed: (clientId) => csrfMatches(request, cookies) && originAllowed(request, applications.get(clientId)?.origins ?? []),
       });
       onAnswer(answer.outcome);
       switch (answer.outcome) {

@@ -29,6 +29,7 @@ const IntrospectResponse = Type.Object({
   jti: Type.Optional(Type.String()),
   token_type: Type.Optional(Type.String()),
   trn: Type.Optional(Type.String()),
+  client_id: Type.Optional(Type.String()),
 });
 
 /** POST /introspect (RFC 7662, SPEC §5), scope `introspect`; form-encoded or JSON. */

@@ -2,6 +2,7 @@ import { Type } from "typebox";
 import { clientGuard } from "../../clients/client-auth.js";
 import type { IssuedTokens } from "../../domain/session-service.js";
 import type { Services } from "../../services.js";
+import { requestedApplication } from "../application-param.js";
 import { errorResponses, TokenResponse, TransportField } from "../schemas.js";
 import type { App } from "../types.js";
 import { ClientCredentialFields } from "./client-credentials.js";
@@ -35,18 +36,26 @@ const issuedBody = (t: IssuedTokens) => ({
   ...(t.evictedSessionIds.length > 0 ? { evicted_session_ids: t.evictedSessionIds } : {}),
 });
 
-/** POST /sessions (SPEC §5), scope `sessions:issue`: a session for a user an upstream identity service authenticated. */
+/**
+ * POST /sessions (SPEC §5), scope `sessions:issue`: a session for a user an
+ * upstream identity service authenticated. `client_id` names the session's
+ * application (SPEC §10) when the caller authenticates with HTTP Basic; with
+ * client_secret_post (a `client_secret` in the body) it is the caller's own
+ * id (RFC 6749 §2.3.1) and the session belongs to `default`.
+ */
 export function registerIssueSession(app: App, services: Services): void {
   app.post(
     "/sessions",
     {
       schema: { body: IssueBody, response: { 200: TokenResponse, ...errorResponses } },
-      preHandler: clientGuard(services, "sessions:issue"),
+      preHandler: clientGuard(services, "sessions:issue", { applicationInBody: true }),
     },
     async (request, reply) => {
-      const { subject, transport = "bearer", user_agent, ip } = request.body;
+      const { subject, transport = "bearer", user_agent, ip, client_id, client_secret } = request.body;
+      const application = client_secret === undefined ? client_id : undefined;
+      const clientId = await requestedApplication(services.applications, application, transport);
       const ctx = { ip: ip ?? null, userAgent: user_agent && user_agent.length > 0 ? user_agent : null };
-      const tokens = await services.delegatedIssuer.issue(subject, transport, ctx, request.client!.id);
+      const tokens = await services.delegatedIssuer.issue(subject, clientId, transport, ctx, request.client!.id);
       void reply.header("cache-control", "no-store");
       return issuedBody(tokens);
     },

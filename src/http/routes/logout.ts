@@ -1,6 +1,7 @@
 import { Type } from "typebox";
 import type { Services } from "../../services.js";
 import { accessTokenGuard } from "../authenticate.js";
+import { cookieOriginCheck } from "../cookie-origin.js";
 import { clearSessionCookies } from "../cookies.js";
 import { errorResponses } from "../schemas.js";
 import type { App } from "../types.js";
@@ -13,7 +14,11 @@ export function registerLogout(app: App, services: Services): void {
     "/logout",
     {
       schema: { body: LogoutBody, response: { 204: Type.Null(), ...errorResponses } },
-      preHandler: accessTokenGuard(services.auth, services.config.cookies),
+      preHandler: accessTokenGuard(
+        services.auth,
+        services.config.cookies,
+        cookieOriginCheck(services.applications, services.config.tokens.issuer),
+      ),
     },
     async (request, reply) => {
       const { claims, session } = request.auth!;

@@ -3,8 +3,10 @@ import { Type } from "typebox";
 import { AppError, invalidRequest } from "../../domain/errors.js";
 import type { Services } from "../../services.js";
 import { attemptKey } from "../../rate-limit/attempt-limiter.js";
+import { createSessionApplicationReader } from "../../storage/prisma/session-application.js";
 import { withBackoff } from "../backoff.js";
 import { clientContext } from "../client-context.js";
+import { cookieOriginCheck } from "../cookie-origin.js";
 import { clearSessionCookies, cookieNames, requireCsrf, setSessionCookies } from "../cookies.js";
 import { errorResponses, RefreshTokenField, TokenResponse } from "../schemas.js";
 import { tokenBody } from "../token-body.js";
@@ -26,6 +28,8 @@ const RefreshBody = Type.Object(
  */
 export function registerRefresh(app: App, services: Services): void {
   const cookies = services.config.cookies;
+  const originCheck = cookieOriginCheck(services.applications, services.config.tokens.issuer);
+  const sessionApplication = createSessionApplicationReader(services.db.prisma);
   // SPEC §3: the reuse grace is measured to when the request arrived, before any queueing in this process.
   const arrivals = new WeakMap<object, Date>();
   app.post(
@@ -51,6 +55,10 @@ export function registerRefresh(app: App, services: Services): void {
         throw invalidRequest("a refresh_token (body) or the refresh cookie is required");
       }
       requireCsrf(request, cookies);
+      // SPEC §13: checked before the token is used, so a refused request rotates and clears nothing.
+      if (request.headers.origin !== undefined) {
+        await originCheck(request, (await sessionApplication.ofRefreshToken(fromCookie)) ?? undefined);
+      }
       try {
         const tokens = await refresh(fromCookie, "cookie");
         return tokenBody(tokens, setSessionCookies(reply, tokens, cookies));

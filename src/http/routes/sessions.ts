@@ -3,12 +3,14 @@ import { invalidRequest } from "../../domain/errors.js";
 import type { SessionRecord } from "../../domain/types.js";
 import type { Services } from "../../services.js";
 import { accessTokenGuard } from "../authenticate.js";
+import { cookieOriginCheck } from "../cookie-origin.js";
 import { errorResponses, SessionView } from "../schemas.js";
 import type { App } from "../types.js";
 
 export function sessionView(s: SessionRecord, currentId?: string) {
   return {
     id: s.id,
+    client_id: s.clientId,
     transport: s.transport,
     created_at: s.createdAt.toISOString(),
     last_seen_at: s.lastSeenAt.toISOString(),
@@ -28,7 +30,11 @@ const SessionId = Type.String({ format: "uuid" });
 
 /** The caller's own sessions (SPEC §5): list, end one, end all others. */
 export function registerSessions(app: App, services: Services): void {
-  const guard = accessTokenGuard(services.auth, services.config.cookies);
+  const guard = accessTokenGuard(
+    services.auth,
+    services.config.cookies,
+    cookieOriginCheck(services.applications, services.config.tokens.issuer),
+  );
 
   app.get(
     "/sessions",

@@ -138,7 +138,13 @@ export async function applyPolicy(q: SqlQueryable, plan: PolicyChangePlan): Prom
   for (const r of rows) {
     if (r.kind === "summary") summary = r;
     else if (r.kind === "ended")
-      ended.push({ id: r.id!, userId: r.user_id!, lastSeenAt: r.last_seen_at!, accessExpiresAt: r.access_expires_at! });
+      ended.push({
+        id: r.id!,
+        userId: r.user_id!,
+        clientId: plan.applicationId,
+        lastSeenAt: r.last_seen_at!,
+        accessExpiresAt: r.access_expires_at!,
+      });
     else accessCut.push({ id: r.id!, lastSeenAt: r.last_seen_at!, accessExpiresAt: r.access_expires_at! });
   }
   return {
@@ -151,10 +157,22 @@ export async function applyPolicy(q: SqlQueryable, plan: PolicyChangePlan): Prom
 }
 
 /** Marks every unrevoked session of an application revoked (deletion); an UPDATE locks each row and returns its last committed write. */
-export async function revokeApplicationSessions(q: SqlQueryable, applicationId: string, at: Date, reason: string, by: string) {
+export async function revokeApplicationSessions(
+  q: SqlQueryable,
+  applicationId: string,
+  at: Date,
+  reason: string,
+  by: string,
+): Promise<RevokedSession[]> {
   const rows = await q.query<{ id: string; user_id: string; last_seen_at: Date; access_expires_at: Date }>(sql`
     UPDATE sessions SET revoked_at = ${at}::timestamptz, revoked_reason = ${reason}::varchar, revoked_by = ${by.slice(0, COLUMN.actor)}::varchar
     WHERE client_id = ${applicationId}::varchar AND revoked_at IS NULL
     RETURNING id, user_id, last_seen_at, access_expires_at`);
-  return rows.map((r) => ({ id: r.id, userId: r.user_id, lastSeenAt: r.last_seen_at, accessExpiresAt: r.access_expires_at }));
+  return rows.map((r) => ({
+    id: r.id,
+    userId: r.user_id,
+    clientId: applicationId,
+    lastSeenAt: r.last_seen_at,
+    accessExpiresAt: r.access_expires_at,
+  }));
 }

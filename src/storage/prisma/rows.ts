@@ -15,6 +15,7 @@ export const toUser = (u: User): UserRecord => ({
 export const toSession = (s: Session): SessionRecord => ({
   id: s.id,
   userId: s.userId,
+  clientId: s.clientId,
   transport: s.transport as Transport,
   createdAt: s.createdAt,
   lastSeenAt: s.lastSeenAt,
@@ -30,4 +31,6 @@ export const toSession = (s: Session): SessionRecord => ({
   revokedAt: s.revokedAt,
   revokedReason: s.revokedReason,
   revokedBy: s.revokedBy,
+  accessTtlMs: s.accessTtlMs === null ? null : Number(s.accessTtlMs),
+  idleTtlMs: s.idleTtlMs === null ? null : Number(s.idleTtlMs),
 });

@@ -81,8 +81,10 @@ export const fastPathApplies = (c: FastPathCase): boolean => FAST_PATH_PRECONDIT
  *    successor insert and the audit row, so a refresh that is not the
  *    ordinary rotation, a lost claim or a dead session writes nothing.
  *
- * The new expiries are the candidates capped by the absolute expiry, and
- * the access expiry by the new idle expiry too (slidingExpiries).
+ * The new expiries slide by the session's own lifetimes, else the
+ * service-wide ones (sessionLifetimes), capped by the absolute expiry, and
+ * the access expiry by the new idle expiry too (slidingExpiries); the
+ * property test checks both against those functions.
  * last_seen_at and access_expires_at never move back, whatever the
  * instances' clocks: they bound every token the session has issued
  * (revocation-service.ts, nextNotBefore). The user's not_before is read in
@@ -92,7 +94,9 @@ export const fastPathApplies = (c: FastPathCase): boolean => FAST_PATH_PRECONDIT
  */
 const TEMPLATE = `
     WITH live AS (
-      SELECT t.id AS token_id, s.id AS session_id
+      SELECT t.id AS token_id, s.id AS session_id,
+             :now + COALESCE(s.idle_ttl_ms, :default_idle_ms) * INTERVAL '1 millisecond' AS idle_candidate,
+             :now + COALESCE(s.access_ttl_ms, :default_access_ms) * INTERVAL '1 millisecond' AS access_candidate
       FROM refresh_tokens t
       JOIN sessions s ON s.id = t.session_id
       WHERE t.token_hash = :hash
@@ -106,14 +110,16 @@ const TEMPLATE = `
       UPDATE sessions SET
         last_seen_at = GREATEST(last_seen_at, :now),
         last_ip = :stored_ip,
-        idle_expires_at = LEAST(:idle_candidate, absolute_expires_at),
-        access_expires_at = GREATEST(access_expires_at, LEAST(:access_candidate, :idle_candidate, absolute_expires_at)),
+        idle_expires_at = LEAST(live.idle_candidate, absolute_expires_at),
+        access_expires_at = GREATEST(access_expires_at, LEAST(live.access_candidate, live.idle_candidate, absolute_expires_at)),
         user_agent = COALESCE(:stored_ua, user_agent),
         ua_browser = CASE WHEN :keep_device THEN ua_browser ELSE :stored_browser END,
         ua_os = CASE WHEN :keep_device THEN ua_os ELSE :stored_os END,
         ua_device = CASE WHEN :keep_device THEN ua_device ELSE :stored_device_type END
-      WHERE id = (SELECT session_id FROM claim)
-      RETURNING id, user_id, idle_expires_at, LEAST(:access_candidate, :idle_candidate, absolute_expires_at) AS access_expires_at
+      FROM live
+      WHERE sessions.id = (SELECT session_id FROM claim) AND sessions.id = live.session_id
+      RETURNING sessions.id, sessions.user_id, sessions.client_id, sessions.idle_expires_at,
+                LEAST(live.access_candidate, live.idle_candidate, sessions.absolute_expires_at) AS access_expires_at
     ), successor AS (
       INSERT INTO refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at, ip, user_agent)
       SELECT :successor_id, touched.id, :successor_hash, claim.id, :now, touched.idle_expires_at, :stored_ip, :stored_ua
@@ -122,11 +128,11 @@ const TEMPLATE = `
     ), audited AS (
       INSERT INTO audit_events (at, type, actor, user_id, session_id, ip, user_agent, detail)
       SELECT :now, 'refresh', 'user:' || touched.user_id, touched.user_id, touched.id, :stored_ip, :stored_ua,
-             jsonb_build_object('token_id', claim.id)
+             jsonb_build_object('token_id', claim.id, 'client_id', touched.client_id)
       FROM touched, claim
       RETURNING id
     )
-    SELECT touched.id AS session_id, touched.user_id, claim.id AS token_id, touched.idle_expires_at, touched.access_expires_at,
+    SELECT touched.id AS session_id, touched.user_id, touched.client_id, claim.id AS token_id, touched.idle_expires_at, touched.access_expires_at,
            (SELECT not_before FROM users WHERE id = touched.user_id) AS not_before,
            (SELECT count(*) FROM successor)::int AS rotated,
            (SELECT count(*) FROM audited)::int AS audited
@@ -148,8 +154,8 @@ const CASTS = {
   stored_os: "varchar",
   stored_device_type: "varchar",
   keep_device: "boolean",
-  idle_candidate: "timestamptz",
-  access_candidate: "timestamptz",
+  default_idle_ms: "bigint",
+  default_access_ms: "bigint",
   successor_id: "uuid",
   successor_hash: "bytea",
 } as const;
@@ -187,8 +193,8 @@ export function fastRotationStatement(w: FastRotationWrite): Statement {
     stored_os: truncate(w.device.os, COLUMN.uaOs),
     stored_device_type: truncate(w.device.type, COLUMN.uaDevice),
     keep_device: !w.userAgent,
-    idle_candidate: w.idleCandidate,
-    access_candidate: w.accessCandidate,
+    default_idle_ms: w.defaults.refreshTokenTtlMs,
+    default_access_ms: w.defaults.accessTokenTtlMs,
     successor_id: w.successor.id,
     successor_hash: w.successor.hash,
   };
@@ -198,6 +204,7 @@ export function fastRotationStatement(w: FastRotationWrite): Statement {
 interface RotatedRow {
   session_id: string;
   user_id: string;
+  client_id: string;
   token_id: string;
   idle_expires_at: Date;
   access_expires_at: Date;
@@ -216,6 +223,7 @@ export async function rotateFast(q: SqlQueryable, w: FastRotationWrite): Promise
     session: {
       id: r.session_id,
       userId: r.user_id,
+      clientId: r.client_id,
       transport: w.transport,
       idleExpiresAt: r.idle_expires_at,
       accessExpiresAt: r.access_expires_at,
@@ -228,7 +236,7 @@ export async function rotateFast(q: SqlQueryable, w: FastRotationWrite): Promise
       sessionId: r.session_id,
       ip: w.ip,
       userAgent: w.userAgent,
-      detail: { token_id: r.token_id },
+      detail: { token_id: r.token_id, client_id: r.client_id },
     },
   };
 }

@@ -1,11 +1,17 @@
 // Issuance in SQL: the user's row lock, then the capped insert of a session,
 // its first refresh token and its audit row. Every parameter carries an
 // explicit cast: neither driver sends parameter types.
-import type { IssueAttempt, NewSessionWrite } from "../../domain/ports.js";
+import { createHash } from "node:crypto";
+import type { IssueAttempt, IssueLocks, IssuePlan, NewSessionWrite } from "../../domain/ports.js";
 import type { UserRecord } from "../../domain/types.js";
+import { APPLICATION_COLUMNS, toApplicationOfRow, type ApplicationRow } from "../applications/application-rows.js";
+import { LOCK_APPLICATION_SHARED } from "../applications/application-lock.js";
 import { COLUMN, truncate } from "../columns.js";
-import { sql, type SqlDriver, type SqlQueryable } from "../sql-driver.js";
+import { sql, sqlText, type SqlDriver, type SqlQueryable, type Statement } from "../sql-driver.js";
 import { toUserRecord, type UserRow } from "./session-rows.js";
+
+const APPLICATION = sqlText(APPLICATION_COLUMNS);
+const SHARED_LOCK_NAME = `sa_${createHash("sha256").update(LOCK_APPLICATION_SHARED).digest("hex").slice(0, 24)}`;
 
 /** Locks the user row and reads it in the same round trip. */
 export async function lockUserRow(q: SqlQueryable, userId: string): Promise<UserRecord | null> {
@@ -15,16 +21,36 @@ export async function lockUserRow(q: SqlQueryable, userId: string): Promise<User
 }
 
 /**
+ * SessionTx.lockForIssue. The application's shared lock is a statement of
+ * its own: in READ COMMITTED a statement sees what was committed when it
+ * began, so the read that follows starts after the lock was granted and
+ * sees any policy change that held the lock before. The user's lock and the
+ * application's row come in one statement, one round trip.
+ */
+export async function lockForIssue(q: SqlQueryable, userId: string, clientId: string): Promise<IssueLocks> {
+  const lock: Statement = { text: LOCK_APPLICATION_SHARED, values: [clientId], name: SHARED_LOCK_NAME };
+  await q.query(lock);
+  const rows = await q.query<UserRow & ApplicationRow>(sql`
+    SELECT u.id, u.username, u.password_hash, u.disabled, u.not_before, u.created_at, ${APPLICATION}
+    FROM users u LEFT JOIN applications a ON a.id = ${clientId}::varchar
+    WHERE u.id = ${userId}::uuid
+    FOR UPDATE OF u`);
+  const row = rows[0];
+  return row ? { user: toUserRecord(row), application: toApplicationOfRow(row) } : { user: null, application: null };
+}
+
+/**
  * Inserts a new session, its first refresh token and its audit row only
- * while the user has fewer than `maxLive` live sessions. It must follow the
- * user's row lock in the same transaction: in READ COMMITTED this statement
- * takes its snapshot after the lock was granted, so the count sees every
- * session committed before, and the transaction's own evictions.
+ * while the user has fewer than `maxLive` live sessions of the session's
+ * application (SPEC §3: the limit is per user and application). It must
+ * follow the user's row lock in the same transaction: in READ COMMITTED this
+ * statement takes its snapshot after the lock was granted, so the count sees
+ * every session committed before, and the transaction's own evictions.
  *
- * The count stops at the cap and is ordered like sessions_user_live_idx.
- * sessions_revoked_at_idx holds revoked sessions only (cleanup's index): as
- * a full index, the generic plan Postgres caches for the count on a fresh
- * database took it and counted every live session of every user
+ * The count stops at the cap and is ordered like sessions_client_live_idx,
+ * (client_id, user_id, created_at) of live sessions only: filtering on the
+ * user alone let the generic plan take that index by its leading client_id
+ * and count every live session of every user of the application
  * (test/integration/query-plans.test.ts).
  */
 export async function insertSessionUnderCap(q: SqlQueryable, w: NewSessionWrite): Promise<boolean> {
@@ -37,7 +63,7 @@ export async function insertSessionUnderCap(q: SqlQueryable, w: NewSessionWrite)
       SELECT 1 WHERE (
         SELECT count(*) FROM (
           SELECT 1 FROM sessions
-          WHERE user_id = ${s.userId}::uuid AND revoked_at IS NULL
+          WHERE client_id = ${s.clientId}::varchar AND user_id = ${s.userId}::uuid AND revoked_at IS NULL
             AND idle_expires_at > ${w.now}::timestamptz AND absolute_expires_at > ${w.now}::timestamptz
           ORDER BY created_at
           LIMIT ${w.maxLive}::int
@@ -46,13 +72,14 @@ export async function insertSessionUnderCap(q: SqlQueryable, w: NewSessionWrite)
     ), session AS (
       INSERT INTO sessions (id, user_id, transport, created_at, last_seen_at, idle_expires_at, absolute_expires_at,
                             access_expires_at, created_ip, last_ip, user_agent, ua_browser, ua_os, ua_device,
-                            device_flagged, device_score)
+                            device_flagged, device_score, client_id, access_ttl_ms, idle_ttl_ms)
       SELECT ${s.id}::uuid, ${s.userId}::uuid, ${s.transport}::varchar, ${s.createdAt}::timestamptz, ${s.lastSeenAt}::timestamptz,
              ${s.idleExpiresAt}::timestamptz, ${s.absoluteExpiresAt}::timestamptz, ${s.accessExpiresAt}::timestamptz,
              ${truncate(s.createdIp, COLUMN.ip)}::varchar, ${truncate(s.lastIp, COLUMN.ip)}::varchar,
              ${truncate(s.userAgent, COLUMN.userAgent)}::varchar, ${truncate(s.device.browser, COLUMN.uaBrowser)}::varchar,
              ${truncate(s.device.os, COLUMN.uaOs)}::varchar, ${truncate(s.device.type, COLUMN.uaDevice)}::varchar,
-             ${s.deviceFlagged}::boolean, ${s.deviceScore}::int
+             ${s.deviceFlagged}::boolean, ${s.deviceScore}::int, ${s.clientId}::varchar, ${s.accessTtlMs}::bigint,
+             ${s.idleTtlMs}::bigint
       FROM room
       RETURNING id
     ), token AS (
@@ -76,13 +103,17 @@ export async function insertSessionUnderCap(q: SqlQueryable, w: NewSessionWrite)
 }
 
 /**
- * The common issuance: one short transaction that locks the user and writes
- * only for an existing, enabled user below the cap.
+ * The common issuance: one short transaction that takes the application's
+ * and the user's locks, plans the session on the application found, and
+ * writes it only for an existing, enabled user below the limit.
  */
-export function issueSession(driver: SqlDriver, w: NewSessionWrite): Promise<IssueAttempt> {
+export function issueSession(driver: SqlDriver, userId: string, clientId: string, plan: IssuePlan): Promise<IssueAttempt> {
   return driver.transaction(async (q) => {
-    const user = await lockUserRow(q, w.session.userId);
-    if (!user || user.disabled) return { user, inserted: false };
-    return { user, inserted: await insertSessionUnderCap(q, w) };
+    const { user, application } = await lockForIssue(q, userId, clientId);
+    if (!user || user.disabled) return { user, write: null, inserted: false };
+    const write = plan(application);
+    if (write.session.userId !== userId || write.session.clientId !== clientId)
+      throw new Error("an issuance planned another user's or application's session");
+    return { user, write, inserted: await insertSessionUnderCap(q, write) };
   });
 }

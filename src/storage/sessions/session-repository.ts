@@ -6,7 +6,7 @@ import { COLUMN, truncate } from "../columns.js";
 import { sql, sqlText, type SqlDriver, type SqlQueryable } from "../sql-driver.js";
 import { insertAuditBatch, insertRevocationBatch } from "./batch-sql.js";
 import { rotateFast } from "./fast-path-sql.js";
-import { insertSessionUnderCap, issueSession, lockUserRow } from "./issue-sql.js";
+import { insertSessionUnderCap, issueSession, lockForIssue, lockUserRow } from "./issue-sql.js";
 import { SESSION_COLUMNS, TOKEN_COLUMNS, toRefreshTokenRecord, toSessionRecord, type SessionRow, type TokenRow } from "./session-rows.js";
 
 const SESSION = sqlText(SESSION_COLUMNS);
@@ -15,11 +15,18 @@ const TOKEN = sqlText(TOKEN_COLUMNS);
 interface RevokedRow {
   id: string;
   user_id: string;
+  client_id: string;
   last_seen_at: Date;
   access_expires_at: Date;
 }
 
-const toRevoked = (r: RevokedRow) => ({ id: r.id, userId: r.user_id, lastSeenAt: r.last_seen_at, accessExpiresAt: r.access_expires_at });
+const toRevoked = (r: RevokedRow) => ({
+  id: r.id,
+  userId: r.user_id,
+  clientId: r.client_id,
+  lastSeenAt: r.last_seen_at,
+  accessExpiresAt: r.access_expires_at,
+});
 
 async function findTokenByHash(q: SqlQueryable, hash: Uint8Array) {
   const rows = await q.query<TokenRow>(sql`SELECT ${TOKEN} FROM refresh_tokens t WHERE t.token_hash = ${hash}::bytea`);
@@ -41,10 +48,21 @@ async function liveSessions(q: SqlQueryable, userId: string, now: Date, newestFi
   return rows.map(toSessionRecord);
 }
 
+/** The live sessions of one user of one application, oldest first: the ones the session limit counts. */
+async function liveSessionsOfApp(q: SqlQueryable, clientId: string, userId: string, now: Date) {
+  const rows = await q.query<SessionRow>(sql`
+    SELECT ${SESSION} FROM sessions s
+    WHERE s.client_id = ${clientId}::varchar AND s.user_id = ${userId}::uuid AND s.revoked_at IS NULL
+      AND s.idle_expires_at > ${now}::timestamptz AND s.absolute_expires_at > ${now}::timestamptz
+    ORDER BY s.created_at`);
+  return rows.map(toSessionRecord);
+}
+
 /** The session aggregate's writes on one transaction's connection (also the base of a policy change's transaction). */
 export function sessionTx(q: SqlQueryable): SessionTx {
   return {
     lockUser: (userId) => lockUserRow(q, userId),
+    lockForIssue: (userId, clientId) => lockForIssue(q, userId, clientId),
     async lockSession(sessionId) {
       const rows = await q.query<SessionRow>(sql`SELECT ${SESSION} FROM sessions s WHERE s.id = ${sessionId}::uuid FOR UPDATE`);
       return rows[0] ? toSessionRecord(rows[0]) : null;
@@ -54,6 +72,7 @@ export function sessionTx(q: SqlQueryable): SessionTx {
       return rows[0]?.not_before ?? null;
     },
     listLiveSessions: (userId, now) => liveSessions(q, userId, now, false),
+    listLiveSessionsOfApp: (clientId, userId, now) => liveSessionsOfApp(q, clientId, userId, now),
     async updateSession(sessionId, p) {
       // last_seen_at and access_expires_at only move forward: they bound the tokens issued (fast-path-sql.ts).
       await q.query(sql`
@@ -74,7 +93,7 @@ export function sessionTx(q: SqlQueryable): SessionTx {
       const rows = await q.query<RevokedRow>(sql`
         UPDATE sessions SET revoked_at = ${at}::timestamptz, revoked_reason = ${reason}::varchar, revoked_by = ${by.slice(0, COLUMN.actor)}::varchar
         WHERE id = ${sessionId}::uuid AND revoked_at IS NULL
-        RETURNING id, user_id, last_seen_at, access_expires_at`);
+        RETURNING id, user_id, client_id, last_seen_at, access_expires_at`);
       return rows[0] ? toRevoked(rows[0]) : null;
     },
     async revokeUserSessions(userId, at, reason, by) {
@@ -82,7 +101,7 @@ export function sessionTx(q: SqlQueryable): SessionTx {
       const rows = await q.query<RevokedRow>(sql`
         UPDATE sessions SET revoked_at = ${at}::timestamptz, revoked_reason = ${reason}::varchar, revoked_by = ${by.slice(0, COLUMN.actor)}::varchar
         WHERE user_id = ${userId}::uuid AND revoked_at IS NULL
-        RETURNING id, user_id, last_seen_at, access_expires_at`);
+        RETURNING id, user_id, client_id, last_seen_at, access_expires_at`);
       return rows.map(toRevoked);
     },
     async setUserNotBefore(userId, at) {
@@ -136,7 +155,7 @@ export function createSessionRepository(driver: SqlDriver): SessionStore {
   return {
     transaction: (work) => driver.transaction((q) => work(sessionTx(q))),
     rotateFast: (write) => rotateFast(driver, write),
-    issueSession: (write) => issueSession(driver, write),
+    issueSession: (userId, clientId, plan) => issueSession(driver, userId, clientId, plan),
     async findSession(sessionId) {
       const rows = await driver.query<SessionRow>(sql`SELECT ${SESSION} FROM sessions s WHERE s.id = ${sessionId}::uuid`);
       return rows[0] ? toSessionRecord(rows[0]) : null;

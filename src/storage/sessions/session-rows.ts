@@ -4,7 +4,7 @@ import type { RefreshTokenRecord, SessionRecord, Transport, UserRecord } from ".
 
 export const SESSION_COLUMNS = `s.id, s.user_id, s.transport, s.created_at, s.last_seen_at, s.idle_expires_at, s.absolute_expires_at,
   s.access_expires_at, s.created_ip, s.last_ip, s.user_agent, s.ua_browser, s.ua_os, s.ua_device, s.device_flagged,
-  s.device_score, s.revoked_at, s.revoked_reason, s.revoked_by`;
+  s.device_score, s.revoked_at, s.revoked_reason, s.revoked_by, s.client_id, s.access_ttl_ms, s.idle_ttl_ms`;
 
 export interface SessionRow {
   id: string;
@@ -26,11 +26,18 @@ export interface SessionRow {
   revoked_at: Date | null;
   revoked_reason: string | null;
   revoked_by: string | null;
+  client_id: string;
+  /** BIGINT: a string from node-postgres, a bigint or number from PGlite. */
+  access_ttl_ms: string | number | bigint | null;
+  idle_ttl_ms: string | number | bigint | null;
 }
+
+const msOf = (v: string | number | bigint | null): number | null => (v === null ? null : Number(v));
 
 export const toSessionRecord = (r: SessionRow): SessionRecord => ({
   id: r.id,
   userId: r.user_id,
+  clientId: r.client_id,
   transport: r.transport as Transport,
   createdAt: r.created_at,
   lastSeenAt: r.last_seen_at,
@@ -46,6 +53,8 @@ export const toSessionRecord = (r: SessionRow): SessionRecord => ({
   revokedAt: r.revoked_at,
   revokedReason: r.revoked_reason,
   revokedBy: r.revoked_by,
+  accessTtlMs: msOf(r.access_ttl_ms),
+  idleTtlMs: msOf(r.idle_ttl_ms),
 });
 
 export const TOKEN_COLUMNS =
