@@ -18,6 +18,8 @@ const BENCHMARKS: Record<string, () => Promise<{ run(ctx: BenchContext): Promise
   soak: () => import("./soak.js"),
   // Not in the default run: the SPEC §14 cost, on demand.
   "security-events": () => import("./security-events.js"),
+  // Not in the default run: SPEC §10's policy change on 100 000 sessions, on demand.
+  "policy-change": () => import("./policy-change.js"),
 };
 const DEFAULT_RUN = ["introspect", "verifier", "refresh", "propagation", "growth"];
 

@@ -23,6 +23,7 @@ import { registerRevocations } from "./http/routes/revocations.js";
 import { registerRevoke } from "./http/routes/revoke.js";
 import { registerSessions } from "./http/routes/sessions.js";
 import { registerWellKnown } from "./http/routes/well-known.js";
+import { registerAdminApplications } from "./http/routes/admin-applications.js";
 import { registerAdminAudit } from "./http/routes/admin-audit.js";
 import { registerAdminWebhooks } from "./http/routes/admin-webhooks.js";
 import { registerAdminClients } from "./http/routes/admin-clients.js";
@@ -152,6 +153,7 @@ export async function buildApp(services: Services, opts: AppOptions = {}): Promi
   registerAdminKeys(app, services);
   registerAdminAudit(app, services);
   registerAdminWebhooks(app, services);
+  registerAdminApplications(app, services);
   registerAdminUi(app);
   return app as unknown as FastifyInstance;
 }

@@ -1,4 +1,6 @@
 import { ApplicationCache } from "./applications/application-cache.js";
+import { ApplicationService } from "./domain/application-service.js";
+import { createApplicationRepository } from "./storage/applications/application-repository.js";
 import type { ApplicationPolicy } from "./domain/applications.js";
 import type { Config } from "./config.js";
 import { deriveKey } from "./crypto/seal.js";
@@ -72,6 +74,8 @@ export interface Services {
   users: UserStore;
   /** Every application and its resolved policy, in memory (SPEC §10). */
   applications: ApplicationCache;
+  /** Applications' lifecycle and policy changes (admin API, CLI). */
+  applicationService: ApplicationService;
   userService: UserService;
   sessionStore: SessionStore;
   sessions: SessionService;
@@ -194,7 +198,8 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       accessTokenTtlMs: config.tokens.accessTokenTtlMs,
       onLimit: "evict_oldest",
     };
-    const applications = new ApplicationCache(createPrismaApplicationReader(db.prisma), defaultPolicy, {
+    const applicationReader = createPrismaApplicationReader(db.prisma);
+    const applications = new ApplicationCache(applicationReader, defaultPolicy, {
       reloadEveryMs: opts.applicationReloadMs ?? 2_000,
     });
     if (opts.background !== false) await applications.start();
@@ -262,6 +267,15 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       publisher,
       clock,
       accessTokenTtlMs: config.tokens.accessTokenTtlMs,
+    });
+    const applicationService = new ApplicationService({
+      store: createApplicationRepository(db.sql, applicationReader, metrics.observe),
+      publisher,
+      clock,
+      defaults: defaultPolicy,
+      serviceAccessTokenTtlMs: config.tokens.accessTokenTtlMs,
+      // The bounding lifetimes are on the session rows: other instances' caches may lag by their reload period.
+      changed: () => applications.reload().catch((err) => log.error({ err }, "application reload failed")),
     });
     const auth = new AccessAuthenticator({ verifier, sessions: sessionStore, users, clock });
     const userService = new UserService({ users, passwords, audit, clock });
@@ -358,6 +372,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       db,
       users,
       applications,
+      applicationService,
       userService,
       sessionStore,
       sessions,

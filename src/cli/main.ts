@@ -11,6 +11,8 @@ import { createServices, type Services } from "../services.js";
 import { chainReportView } from "../audit/chain-report.js";
 import { openDatabase } from "../storage/database.js";
 import { migrate } from "../storage/migrate.js";
+import { type ApplicationFields, reportView } from "../domain/application-service.js";
+import { applicationView } from "../http/routes/admin-views.js";
 
 /** Operator commands (SPEC §5, §9): `session-authority <command> [options]`. */
 
@@ -179,6 +181,73 @@ const COMMANDS: Record<string, Command> = {
       });
     },
   },
+  "applications:create": {
+    summary: "create an application (SPEC §10); prints it",
+    usage: applicationUsage("applications:create <id> --name NAME"),
+    async run(args, config, io) {
+      const parsed = applicationArgs(args, "applications:create", io);
+      if (!parsed) return 2;
+      return withServices(config, async (s) => {
+        const app = await s.applicationService.create({ id: parsed.id, ...parsed.fields }, "cli");
+        io.out(JSON.stringify(applicationView(app, s.applicationService.resolved(app))));
+        return 0;
+      });
+    },
+  },
+  "applications:list": {
+    summary: "list applications, one JSON line each",
+    usage: "session-authority applications:list",
+    async run(_args, config, io) {
+      return withServices(config, async (s) => {
+        for (const app of await s.applicationService.list())
+          io.out(JSON.stringify(applicationView(app, s.applicationService.resolved(app))));
+        return 0;
+      });
+    },
+  },
+  "applications:update": {
+    summary: "change an application; a policy change applies at once to its live sessions (prints what it did)",
+    usage: applicationUsage("applications:update <id>"),
+    async run(args, config, io) {
+      const parsed = applicationArgs(args, "applications:update", io);
+      if (!parsed) return 2;
+      return withServices(config, async (s) => {
+        const { application, effect } = await s.applicationService.update(parsed.id, parsed.fields, "cli");
+        const view = applicationView(application, s.applicationService.resolved(application));
+        io.out(JSON.stringify({ ...view, ...(effect ? { policy_effect: reportView(effect) } : {}) }));
+        return 0;
+      });
+    },
+  },
+  "applications:dry-run": {
+    summary: "what a policy change would do to an application's live sessions now, changing nothing",
+    usage: "session-authority applications:dry-run <id> [--policy JSON] [--set field=value ...]",
+    async run(args, config, io) {
+      const parsed = applicationArgs(args, "applications:dry-run", io);
+      if (!parsed) return 2;
+      if (!parsed.fields.policy) {
+        io.err("usage: " + COMMANDS["applications:dry-run"]!.usage);
+        return 2;
+      }
+      return withServices(config, async (s) => {
+        io.out(JSON.stringify(reportView(await s.applicationService.dryRun(parsed.id, parsed.fields.policy))));
+        return 0;
+      });
+    },
+  },
+  "applications:delete": {
+    summary: "delete an application and revoke its sessions",
+    usage: "session-authority applications:delete <id>",
+    async run(args, config, io) {
+      const id = singleArgument(args, "applications:delete", io);
+      if (id === null) return 2;
+      return withServices(config, async (s) => {
+        const revoked = await s.applicationService.remove(id, "cli");
+        io.out(JSON.stringify({ deleted: id, sessions_revoked: revoked }));
+        return 0;
+      });
+    },
+  },
 };
 
 /** The one positional argument a command takes, or null after printing its usage. */
@@ -187,6 +256,68 @@ function singleArgument(args: string[], command: string, io: Io): string | null 
   if (positionals.length === 1 && positionals[0]) return positionals[0];
   io.err("usage: " + COMMANDS[command]!.usage);
   return null;
+}
+
+function applicationUsage(head: string): string {
+  return `session-authority ${head} [--transports cookie,bearer] [--origins https://a.example,…] [--policy JSON] [--set field=value ...]`;
+}
+
+/**
+ * An application command's id and fields. Policy fields come as one JSON
+ * object (`--policy '{"access_token_ttl":"5m"}'`) and/or one by one
+ * (`--set max_sessions_per_user=3`, `--set refresh_token_ttl=null`); the
+ * service validates them as the admin API does.
+ */
+function applicationArgs(args: string[], command: string, io: Io): { id: string; fields: ApplicationFields } | null {
+  const usage = () => {
+    io.err("usage: " + COMMANDS[command]!.usage);
+    return null;
+  };
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        name: { type: "string" },
+        transports: { type: "string" },
+        origins: { type: "string" },
+        policy: { type: "string" },
+        set: { type: "string", multiple: true },
+      },
+    });
+  } catch (err) {
+    io.err(`error: ${(err as Error).message}`);
+    return usage();
+  }
+  const { positionals, values } = parsed;
+  if (positionals.length !== 1 || !positionals[0]) return usage();
+  const list = (v: string) =>
+    v
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean);
+  const fields: ApplicationFields = {};
+  if (values.name !== undefined) fields.name = values.name;
+  if (values.transports !== undefined) fields.transports = list(values.transports);
+  if (values.origins !== undefined) fields.origins = list(values.origins);
+  let policy: Record<string, unknown> | undefined;
+  if (values.policy !== undefined) {
+    try {
+      policy = JSON.parse(values.policy) as Record<string, unknown>;
+    } catch {
+      io.err("error: --policy must be a JSON object");
+      return usage();
+    }
+  }
+  for (const pair of values.set ?? []) {
+    const eq = pair.indexOf("=");
+    if (eq < 1) return usage();
+    const raw = pair.slice(eq + 1);
+    policy = { ...policy, [pair.slice(0, eq)]: raw === "null" ? null : /^\d+$/.test(raw) ? Number(raw) : raw };
+  }
+  if (policy !== undefined) fields.policy = policy;
+  return { id: positionals[0], fields };
 }
 
 /** Runs a command on the full service graph, without background work, and closes it. */

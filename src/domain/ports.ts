@@ -74,7 +74,11 @@ export interface SessionTx {
   insertSessionUnderCap(input: NewSessionWrite): Promise<boolean>;
   /** Records revocation-list entries (the durable outbox); returns their ids. */
   insertRevocations(entries: RevocationEntry[], now: Date): Promise<bigint[]>;
+  /** The same for many entries in one statement; returns them as committed, with their ids (in no particular order). */
+  insertRevocationBatch(entries: readonly RevocationEntry[], now: Date): Promise<Array<RevocationEntry & { id: bigint }>>;
   audit(event: AuditEventInput, at: Date): Promise<void>;
+  /** Many audit events at one instant, in one statement. */
+  auditMany(events: readonly AuditEventInput[], at: Date): Promise<void>;
 }
 
 /** The user and the application an issuance found under their locks (null: no such row). */
@@ -168,6 +172,8 @@ export interface SessionStore {
    */
   issueSession(userId: string, clientId: string, plan: IssuePlan): Promise<IssueAttempt>;
   findSession(sessionId: string): Promise<SessionRecord | null>;
+  /** The latest live "tokens of this session issued before" instant (a shortened access lifetime, SPEC §10), or null. */
+  sessionNotBefore(sessionId: string, now: Date): Promise<Date | null>;
   /** Sessions not revoked and not expired at `now`, newest first. */
   listLiveSessions(userId: string, now: Date): Promise<SessionRecord[]>;
   /** Reads a refresh token outside a transaction (introspection, RFC 7009). */

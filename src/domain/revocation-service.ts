@@ -1,7 +1,7 @@
 import type { Clock } from "./clock.js";
 import { notFound } from "./errors.js";
 import type { RevocationPublisher, SessionStore } from "./ports.js";
-import { revocationEntryForUser, revokeSessionInTx, type RevocationCommit } from "./revocation-entries.js";
+import { nextNotBefore, revocationEntryForUser, revokeSessionInTx, type RevocationCommit } from "./revocation-entries.js";
 import type { RevocationReason } from "./types.js";
 
 export interface RevocationServiceDeps {
@@ -9,32 +9,6 @@ export interface RevocationServiceDeps {
   publisher: RevocationPublisher;
   clock: Clock;
   accessTokenTtlMs: number;
-}
-
-/**
- * The instant of a new user-wide revocation: tokens of the user with
- * `iat < ceil(not_before)` are revoked (whole-second `iat`, RFC 7519).
- *
- * Why no interleaving escapes it. It is taken only once the user row and
- * every unrevoked session of the user are locked (revokeUser), and it is
- * later than every instant a token of those sessions was issued at:
- * - a session's `last_seen_at` is the largest `now` any of its tokens was
- *   issued at (it only moves forward, whatever the instances' clocks), and
- *   a refresh that committed before the locks is in it;
- * - a token lifted to `ceil(previous)` (issued just after an earlier
- *   revocation) is past `previous` only by that second, so the new instant
- *   lands past it;
- * - a refresh that had not committed waits for the session lock, then finds
- *   the session revoked and writes nothing; issuance waits for the user lock.
- * A token whose `iat` was lifted to a `not_before` read that token's session
- * or user lock, never after its transaction, so no token of a revoked
- * session is ever lifted past the revocation.
- */
-export function nextNotBefore(now: Date, previous: Date | null, latestIssue: Date | null): Date {
-  let at = now.getTime();
-  if (latestIssue) at = Math.max(at, latestIssue.getTime() + 1);
-  if (previous) at = Math.max(at, Math.ceil(previous.getTime() / 1000) * 1000 + 1);
-  return new Date(at);
 }
 
 /**

@@ -5,7 +5,7 @@ import { sessionState } from "./session-policy.js";
 
 /**
  * The revocation check against the source of truth (Postgres): the session
- * row and the user's "not before". Slow next to the mirror and Redis, so it
+ * row, the user's "not before" and the session's (its list entry). Slow next to the mirror and Redis, so it
  * is the fallback when they cannot answer, and the only layer when no shared
  * store fans revocations out between instances.
  */
@@ -16,7 +16,9 @@ export function storeRevocationCheck(deps: { sessions: SessionStore; users: User
       if (!session || session.userId !== sub || sessionState(session, deps.clock.now()) !== "live") return true;
       const user = await deps.users.findById(sub);
       if (!user || user.disabled) return true;
-      return user.notBefore !== null && iat < Math.ceil(user.notBefore.getTime() / 1000);
+      if (user.notBefore !== null && iat < Math.ceil(user.notBefore.getTime() / 1000)) return true;
+      const sessionNotBefore = await deps.sessions.sessionNotBefore(sid, deps.clock.now());
+      return sessionNotBefore !== null && iat < Math.ceil(sessionNotBefore.getTime() / 1000);
     },
   };
 }

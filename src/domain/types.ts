@@ -17,7 +17,9 @@ export type RevocationReason =
   | "device_change"
   | "password_change"
   | "user_disabled"
-  | "rfc7009";
+  | "rfc7009"
+  /** SPEC §10: ended by a change of its application's policy. */
+  | "policy";
 
 export interface DeviceInfo {
   browser: string | null;
@@ -80,7 +82,8 @@ export interface ClientContext {
 
 /** A revocation-list entry (SPEC §4). */
 export type RevocationEntry =
-  | { kind: "sid"; subject: string; expiresAt: Date }
+  /** A session's tokens; with `notBefore`, only those issued (`iat`) before it (a shortened access lifetime, SPEC §10). */
+  | { kind: "sid"; subject: string; expiresAt: Date; notBefore?: Date }
   | { kind: "sub"; subject: string; notBefore: Date; expiresAt: Date }
   /** Every token signed by a compromised key (SPEC §14), until the last of them expires. */
   | { kind: "kid"; subject: string; expiresAt: Date };

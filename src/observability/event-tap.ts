@@ -20,6 +20,10 @@ export function tapSessionStore(store: SessionStore, onEvent: (e: AuditEventInpu
             await tx.audit(event, at);
             seen.push(event);
           },
+          auditMany: async (events, at) => {
+            await tx.auditMany(events, at);
+            seen.push(...events);
+          },
           insertSessionUnderCap: async (input) => {
             const inserted = await tx.insertSessionUnderCap(input);
             if (inserted) seen.push(input.audit);

@@ -4,7 +4,7 @@ import type { RevocationList } from "./revocation-list.js";
 
 /** What a shared store (Redis) knows of one token's session and user. */
 export interface SharedLookup {
-  lookup(sid: string, sub: string): Promise<{ sidRevoked: boolean; subNotBeforeSec: number | null }>;
+  lookup(sid: string, sub: string): Promise<{ sidRevoked: boolean; sidNotBeforeSec: number | null; subNotBeforeSec: number | null }>;
 }
 
 /**
@@ -34,7 +34,11 @@ export function layeredRevocationCheck(deps: {
       if (deps.shared) {
         try {
           const r = await deps.shared.lookup(token.sid, token.sub);
-          return r.sidRevoked || (r.subNotBeforeSec !== null && token.iat < r.subNotBeforeSec);
+          return (
+            r.sidRevoked ||
+            (r.sidNotBeforeSec !== null && token.iat < r.sidNotBeforeSec) ||
+            (r.subNotBeforeSec !== null && token.iat < r.subNotBeforeSec)
+          );
         } catch (err) {
           deps.onSharedError?.(err);
           if (!deps.durable) throw err;

@@ -2,11 +2,13 @@ import type { RevocationEntry } from "../domain/types.js";
 
 /**
  * The in-process mirror of the revocation list (SPEC §4): sessions revoked
- * ("sid") and users revoked before an instant ("sub"). Entries drop out once
- * the tokens they stop would have expired anyway.
+ * ("sid", all their tokens or, with a not_before, those issued before it)
+ * and users revoked before an instant ("sub"). Entries drop out once the
+ * tokens they stop would have expired anyway.
  */
 export class RevocationList {
-  private readonly sids = new Map<string, number>();
+  /** `notBeforeSec` null: every token of the session. */
+  private readonly sids = new Map<string, { notBeforeSec: number | null; expMs: number }>();
   private readonly subs = new Map<string, { notBeforeSec: number; expMs: number }>();
   private readonly kids = new Map<string, number>();
   /** Called when a signing key is first seen revoked (the key manager reloads to find its successor). */
@@ -16,7 +18,7 @@ export class RevocationList {
     for (const e of entries) {
       const expMs = e.expiresAt.getTime();
       if (e.kind === "sid") {
-        this.sids.set(e.subject, Math.max(expMs, this.sids.get(e.subject) ?? 0));
+        this.sids.set(e.subject, mergeSid(this.sids.get(e.subject), e.notBefore, expMs));
       } else if (e.kind === "kid") {
         const known = this.kids.has(e.subject);
         this.kids.set(e.subject, Math.max(expMs, this.kids.get(e.subject) ?? 0));
@@ -34,8 +36,8 @@ export class RevocationList {
 
   /** Is a token with these claims revoked? `iat` in epoch seconds. */
   isRevoked(sid: string, sub: string, iat: number, nowMs: number): boolean {
-    const sidExp = this.sids.get(sid);
-    if (sidExp !== undefined && sidExp > nowMs) return true;
+    const session = this.sids.get(sid);
+    if (session !== undefined && session.expMs > nowMs && (session.notBeforeSec === null || iat < session.notBeforeSec)) return true;
     const user = this.subs.get(sub);
     return user !== undefined && user.expMs > nowMs && iat < user.notBeforeSec;
   }
@@ -48,7 +50,7 @@ export class RevocationList {
 
   /** Drops entries whose tokens have all expired. */
   prune(nowMs: number): void {
-    for (const [k, exp] of this.sids) if (exp <= nowMs) this.sids.delete(k);
+    for (const [k, v] of this.sids) if (v.expMs <= nowMs) this.sids.delete(k);
     for (const [k, v] of this.subs) if (v.expMs <= nowMs) this.subs.delete(k);
     for (const [k, exp] of this.kids) if (exp <= nowMs) this.kids.delete(k);
   }
@@ -56,4 +58,23 @@ export class RevocationList {
   get size(): number {
     return this.sids.size + this.subs.size + this.kids.size;
   }
+}
+
+/**
+ * Two entries of one session as one: a whole-session entry wins (the session
+ * is revoked, so it issues no later token to spare), else the later
+ * not_before with the later expiry (the later entry's expiry bounds every
+ * token issued before its instant).
+ */
+export function mergeSid(
+  prev: { notBeforeSec: number | null; expMs: number } | undefined,
+  notBefore: Date | undefined,
+  expMs: number,
+): { notBeforeSec: number | null; expMs: number } {
+  const nb = notBefore === undefined ? null : Math.ceil(notBefore.getTime() / 1000);
+  if (!prev) return { notBeforeSec: nb, expMs };
+  return {
+    notBeforeSec: prev.notBeforeSec === null || nb === null ? null : Math.max(prev.notBeforeSec, nb),
+    expMs: Math.max(prev.expMs, expMs),
+  };
 }

@@ -1,12 +1,13 @@
 /**
  * A revocation-list entry as it travels on the wire (SPEC §4), times in
- * epoch seconds. `{ sid }` stops every token of one session; `{ sub,
+ * epoch seconds. `{ sid }` stops every token of one session, `{ sid,
+ * not_before }` those of one session issued before `not_before`; `{ sub,
  * not_before }` every token of one user issued (`iat`) before `not_before`.
  * `exp` is when the last token the entry stops expires anyway. `{ kid }`
  * stops every token signed by a compromised key (SPEC §14).
  */
 export type RevocationEntry =
-  | { sid: string; exp: number }
+  | { sid: string; exp: number; not_before?: number }
   | { sub: string; exp: number; not_before: number }
   | { kid: string; exp: number };
 
@@ -17,7 +18,8 @@ export type RevocationEntry =
  * order and overlap without losing anything.
  */
 export class RevocationSet {
-  private readonly sids = new Map<string, number>();
+  /** `notBefore` null: every token of the session. */
+  private readonly sids = new Map<string, { notBefore: number | null; exp: number }>();
   private readonly subs = new Map<string, { notBefore: number; exp: number }>();
   private readonly kids = new Map<string, number>();
 
@@ -30,7 +32,17 @@ export class RevocationSet {
       if (e.exp <= nowSec) continue;
       if ("sid" in e) {
         const prev = this.sids.get(e.sid);
-        if (prev === undefined || prev < e.exp) this.sids.set(e.sid, e.exp);
+        const nb = e.not_before ?? null;
+        // A whole-session entry wins: the session is revoked and issues nothing later.
+        this.sids.set(
+          e.sid,
+          prev === undefined
+            ? { notBefore: nb, exp: e.exp }
+            : {
+                notBefore: prev.notBefore === null || nb === null ? null : Math.max(prev.notBefore, nb),
+                exp: Math.max(prev.exp, e.exp),
+              },
+        );
       } else if ("kid" in e) {
         const prev = this.kids.get(e.kid);
         if (prev === undefined || prev < e.exp) this.kids.set(e.kid, e.exp);
@@ -53,8 +65,8 @@ export class RevocationSet {
   revokedBy(sid: string, sub: string, iat: number, nowSec: number, kid?: string): "sid" | "sub" | "kid" | null {
     const kidExp = kid === undefined ? undefined : this.kids.get(kid);
     if (kidExp !== undefined && kidExp > nowSec) return "kid";
-    const sidExp = this.sids.get(sid);
-    if (sidExp !== undefined && sidExp > nowSec) return "sid";
+    const session = this.sids.get(sid);
+    if (session !== undefined && session.exp > nowSec && (session.notBefore === null || iat < session.notBefore)) return "sid";
     const user = this.subs.get(sub);
     if (user !== undefined && user.exp > nowSec && iat < user.notBefore) return "sub";
     return null;
@@ -62,7 +74,7 @@ export class RevocationSet {
 
   /** Drops entries whose tokens have all expired: the list stays small. */
   prune(nowSec: number): void {
-    for (const [k, exp] of this.sids) if (exp <= nowSec) this.sids.delete(k);
+    for (const [k, v] of this.sids) if (v.exp <= nowSec) this.sids.delete(k);
     for (const [k, v] of this.subs) if (v.exp <= nowSec) this.subs.delete(k);
     for (const [k, exp] of this.kids) if (exp <= nowSec) this.kids.delete(k);
   }

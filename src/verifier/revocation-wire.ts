@@ -54,7 +54,10 @@ function parseEntry(v: unknown): RevocationEntry {
   if (isObject(v) && isTime(v.exp)) {
     const { sid, sub, kid, exp } = v;
     // Exactly one subject: an entry naming two would silently lose one of its revocations.
-    if (isId(sid) && sub === undefined && kid === undefined) return { sid, exp };
+    if (isId(sid) && sub === undefined && kid === undefined) {
+      if (v.not_before === undefined) return { sid, exp };
+      if (isTime(v.not_before)) return { sid, exp, not_before: v.not_before };
+    }
     if (isId(sub) && sid === undefined && kid === undefined && isTime(v.not_before)) return { sub, exp, not_before: v.not_before };
     if (isId(kid) && sid === undefined && sub === undefined) return { kid, exp };
   }

@@ -113,9 +113,86 @@ t.test("every command answers --help", async (t) => {
     "clients:delete",
     "keys:list",
     "keys:rotate",
+    "applications:create",
+    "applications:list",
+    "applications:update",
+    "applications:dry-run",
+    "applications:delete",
   ]) {
     const io = capture();
     t.equal(await runCli([name, "--help"], {}, io), 0, name);
     t.match(io.outLines.join("\n"), new RegExp(`usage: .*session-authority ${name}`), name);
   }
+});
+
+t.test("applications:create, list, update, dry-run and delete manage applications and their policies", async (t) => {
+  const { url, db } = await freshPostgres(t);
+  const env = { DATABASE_URL: url, KEY_ENCRYPTION_KEY: KEK };
+  const run = async (args: string[], code = 0) => {
+    const io = capture();
+    t.equal(await runCli(args, env, io), code, `${args.join(" ")}: ${io.errLines.join(" ")}`);
+    return io;
+  };
+  const created = await run([
+    "applications:create",
+    "ios",
+    "--name",
+    "iOS app",
+    "--transports",
+    "bearer",
+    "--set",
+    "max_sessions_per_user=2",
+  ]);
+  t.match(JSON.parse(created.outLines[0]!), { id: "ios", name: "iOS app", transports: ["bearer"], policy: { max_sessions_per_user: 2 } });
+  t.match((await run(["applications:create", "ios", "--name", "again"], 1)).errLines[0], /exists/);
+  t.match((await run(["applications:create", "web", "--name", "W", "--policy", "{not json"], 2)).errLines[0], /JSON/);
+  t.match((await run(["applications:create", "web", "--name", "W", "--set", "ttl=5"], 1)).errLines[0], /unknown policy field/);
+  await run(["applications:create", "--name", "no id"], 2);
+
+  const list = await run(["applications:list"]);
+  t.same(
+    list.outLines.map((l) => JSON.parse(l).id),
+    ["default", "ios"],
+  );
+
+  // Three live sessions of one user of ios: a lowered limit ends the oldest ones.
+  const user = "00000000-0000-4000-8000-000000000001";
+  await db.prisma.$executeRawUnsafe(
+    `INSERT INTO users (id, username, username_key, password_hash) VALUES ('${user}', 'cli_u', 'cli_u', 'x')`,
+  );
+  for (const [i, age] of [30, 20, 10].entries()) {
+    await db.prisma.$executeRawUnsafe(
+      `INSERT INTO sessions (id, user_id, client_id, transport, created_at, last_seen_at, idle_expires_at, absolute_expires_at, access_expires_at)
+       VALUES ('00000000-0000-4000-8000-00000000010${i}', '${user}', 'ios', 'bearer', now() - interval '${age} minutes', now() - interval '${age} minutes',
+               now() + interval '1 day', now() + interval '20 days', now() - interval '1 minute')`,
+    );
+  }
+  const dry = await run(["applications:dry-run", "ios", "--policy", '{"max_sessions_per_user":1}']);
+  t.same(JSON.parse(dry.outLines[0]!), {
+    sessions_ended: 2,
+    sessions_shortened: 0,
+    users_over_limit: 1,
+    sample: ["00000000-0000-4000-8000-000000000100", "00000000-0000-4000-8000-000000000101"],
+  });
+  await run(["applications:dry-run", "ios"], 2);
+  const updated = await run(["applications:update", "ios", "--set", "max_sessions_per_user=1", "--origins", "https://ios.example"]);
+  t.match(JSON.parse(updated.outLines[0]!), {
+    origins: ["https://ios.example"],
+    policy: { max_sessions_per_user: 1 },
+    policy_effect: JSON.parse(dry.outLines[0]!),
+  });
+  const unset = await run(["applications:update", "ios", "--set", "max_sessions_per_user=null"]);
+  t.notOk("max_sessions_per_user" in JSON.parse(unset.outLines[0]!).policy, "null returns a field to the default");
+  await run(["applications:update", "nope", "--name", "x"], 1);
+
+  t.match((await run(["applications:delete", "default"], 1)).errLines[0], /cannot be deleted/);
+  const deleted = await run(["applications:delete", "ios"]);
+  t.same(JSON.parse(deleted.outLines[0]!), { deleted: "ios", sessions_revoked: 1 });
+  const left = await db.prisma.$queryRawUnsafe<Array<{ revoked_reason: string }>>(
+    `SELECT revoked_reason FROM sessions WHERE user_id = '${user}' ORDER BY created_at`,
+  );
+  t.same(
+    left.map((r) => r.revoked_reason),
+    ["policy", "policy", "admin"],
+  );
 });

@@ -1,4 +1,5 @@
 import type { RefreshHistoryEntry, UserSummary } from "../../domain/admin-ports.js";
+import { type Application, type ApplicationPolicy, policyToWire } from "../../domain/applications.js";
 import { auditEventView } from "../../domain/audit-chain.js";
 import type { SessionRecord } from "../../domain/types.js";
 import { sessionView } from "./sessions.js";
@@ -37,3 +38,15 @@ export const refreshView = (r: RefreshHistoryEntry) => ({
 
 /** SPEC §14: the served event is what its hash covers. */
 export const auditView = auditEventView;
+
+/** An application (SPEC §10): the policy fields it sets, and every field as its sessions follow it. */
+export const applicationView = (a: Application, resolved: ApplicationPolicy) => ({
+  id: a.id,
+  name: a.name,
+  transports: a.transports,
+  origins: a.origins,
+  policy: policyToWire(a.policy),
+  effective_policy: policyToWire(resolved),
+  created_at: a.createdAt.toISOString(),
+  updated_at: a.updatedAt.toISOString(),
+});

@@ -12,7 +12,7 @@ const ceilSec = (d: Date) => Math.ceil(d.getTime() / 1000);
 
 /** SPEC §4 wire form of an entry, times in epoch seconds. */
 export function entryView(e: StoredRevocation) {
-  if (e.kind === "sid") return { sid: e.subject, exp: ceilSec(e.expiresAt) };
+  if (e.kind === "sid") return { sid: e.subject, exp: ceilSec(e.expiresAt), ...(e.notBefore ? { not_before: ceilSec(e.notBefore) } : {}) };
   if (e.kind === "kid") return { kid: e.subject, exp: ceilSec(e.expiresAt) };
   return { sub: e.subject, exp: ceilSec(e.expiresAt), not_before: ceilSec(e.notBefore) };
 }

@@ -8,7 +8,9 @@ type Row = { id: bigint; kind: string; subject: string; notBefore: Date | null; 
 const toEntry = (r: Row): StoredRevocation =>
   r.kind === "sub"
     ? { id: r.id, kind: "sub", subject: r.subject, notBefore: r.notBefore ?? r.expiresAt, expiresAt: r.expiresAt }
-    : { id: r.id, kind: r.kind === "kid" ? "kid" : "sid", subject: r.subject, expiresAt: r.expiresAt };
+    : r.kind === "kid"
+      ? { id: r.id, kind: "kid", subject: r.subject, expiresAt: r.expiresAt }
+      : { id: r.id, kind: "sid", subject: r.subject, expiresAt: r.expiresAt, ...(r.notBefore ? { notBefore: r.notBefore } : {}) };
 
 /** The revocations table read as the durable list and as the outbox to Redis. */
 export function createRevocationOutbox(prisma: PrismaClient) {

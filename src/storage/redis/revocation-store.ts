@@ -7,6 +7,7 @@ import type { RedisCommandClient } from "./redis-connection.js";
 /**
  * The shared revocation list in Redis (SPEC §4). One key per entry:
  *   `${prefix}rev:sid:<session id>` → exp (epoch s) of the session's newest access token
+ *   `${prefix}rev:snb:<session id>` → not_before (epoch s): the session's tokens with an earlier iat are revoked
  *   `${prefix}rev:sub:<user id>`    → not_before (epoch s): tokens with an earlier iat are revoked
  *   `${prefix}rev:kid:<key id>`     → exp (epoch s) of the last token the revoked signing key signed
  * each with a TTL of the entry's remaining lifetime, so the list stays small.
@@ -50,6 +51,11 @@ return 1`;
 
 const ceilSec = (d: Date) => Math.ceil(d.getTime() / 1000);
 
+const seconds = (v: string | null | undefined): number | null => {
+  const n = v === null || v === undefined ? Number.NaN : Number(v);
+  return Number.isFinite(n) ? n : null;
+};
+
 export interface RedisRevocationStoreOptions {
   redis: RedisCommandClient;
   bus: Pick<RedisBus, "publish">;
@@ -63,7 +69,9 @@ export interface RedisRevocationStoreOptions {
 
 export function createRedisRevocationStore(opts: RedisRevocationStoreOptions): RedisRevocationStore {
   const { redis, bus, channel, prefix } = opts;
-  const key = (kind: "sid" | "sub" | "kid", subject: string) => `${prefix}rev:${kind}:${subject}`;
+  const key = (kind: "sid" | "snb" | "sub" | "kid", subject: string) => `${prefix}rev:${kind}:${subject}`;
+  // A session's not_before entry has a key of its own: merged with a whole-session entry it would stop every token.
+  const keyOf = (e: StoredRevocation) => (e.kind === "sid" && e.notBefore ? key("snb", e.subject) : key(e.kind, e.subject));
   return {
     channel,
     async write(entries, now, ack) {
@@ -73,8 +81,8 @@ export function createRedisRevocationStore(opts: RedisRevocationStoreOptions): R
       // hearing of it finds it. Issued together, so auto-pipelining sends
       // each node its share in one write.
       const writes = live.map((e) => {
-        const value = e.kind === "sub" ? ceilSec(e.notBefore) : ceilSec(e.expiresAt);
-        return redis.eval(SET_MAX, 1, key(e.kind, e.subject), value, e.expiresAt.getTime() - now.getTime());
+        const value = e.kind === "kid" || !e.notBefore ? ceilSec(e.expiresAt) : ceilSec(e.notBefore);
+        return redis.eval(SET_MAX, 1, keyOf(e), value, e.expiresAt.getTime() - now.getTime());
       });
       const settled = await withTimeout(Promise.allSettled(writes), opts.writeTimeoutMs);
       const message: RevocationMessage = {
@@ -83,7 +91,7 @@ export function createRedisRevocationStore(opts: RedisRevocationStoreOptions): R
           kind: e.kind,
           subject: e.subject,
           exp: e.expiresAt.getTime(),
-          ...(e.kind === "sub" ? { nbf: e.notBefore.getTime() } : {}),
+          ...(e.kind !== "kid" && e.notBefore ? { nbf: e.notBefore.getTime() } : {}),
         })),
         ...(ack ? { ack } : {}),
       };
@@ -94,10 +102,12 @@ export function createRedisRevocationStore(opts: RedisRevocationStoreOptions): R
       if (failed) throw failed.reason;
     },
     async lookup(sid, sub) {
-      // Two GETs, not one MGET: on a Cluster the keys live in different slots.
-      const [s, u] = await withTimeout(Promise.all([redis.get(key("sid", sid)), redis.get(key("sub", sub))]), opts.lookupTimeoutMs);
-      const nb = u === null || u === undefined ? null : Number(u);
-      return { sidRevoked: s !== null && s !== undefined, subNotBeforeSec: nb !== null && Number.isFinite(nb) ? nb : null };
+      // Separate GETs, not one MGET: on a Cluster the keys live in different slots.
+      const [s, snb, u] = await withTimeout(
+        Promise.all([redis.get(key("sid", sid)), redis.get(key("snb", sid)), redis.get(key("sub", sub))]),
+        opts.lookupTimeoutMs,
+      );
+      return { sidRevoked: s !== null && s !== undefined, sidNotBeforeSec: seconds(snb), subNotBeforeSec: seconds(u) };
     },
   };
 }
@@ -126,7 +136,9 @@ function parseEntries(list: unknown): StoredRevocation[] {
     if (!e || typeof e.id !== "string" || !/^\d{1,19}$/.test(e.id) || typeof e.subject !== "string" || typeof e.exp !== "number") continue;
     const expiresAt = new Date(e.exp);
     if (Number.isNaN(expiresAt.getTime())) continue;
-    if (e.kind === "sid" || e.kind === "kid") out.push({ id: BigInt(e.id), kind: e.kind, subject: e.subject, expiresAt });
+    if (e.kind === "sid" && typeof e.nbf === "number")
+      out.push({ id: BigInt(e.id), kind: "sid", subject: e.subject, notBefore: new Date(e.nbf), expiresAt });
+    else if (e.kind === "sid" || e.kind === "kid") out.push({ id: BigInt(e.id), kind: e.kind, subject: e.subject, expiresAt });
     else if (e.kind === "sub" && typeof e.nbf === "number")
       out.push({ id: BigInt(e.id), kind: "sub", subject: e.subject, notBefore: new Date(e.nbf), expiresAt });
   }

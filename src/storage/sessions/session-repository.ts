@@ -4,6 +4,7 @@
 import type { SessionStore, SessionTx } from "../../domain/ports.js";
 import { COLUMN, truncate } from "../columns.js";
 import { sql, sqlText, type SqlDriver, type SqlQueryable } from "../sql-driver.js";
+import { insertAuditBatch, insertRevocationBatch } from "./batch-sql.js";
 import { rotateFast } from "./fast-path-sql.js";
 import { insertSessionUnderCap, issueSession, lockForIssue, lockUserRow } from "./issue-sql.js";
 import { SESSION_COLUMNS, TOKEN_COLUMNS, toRefreshTokenRecord, toSessionRecord, type SessionRow, type TokenRow } from "./session-rows.js";
@@ -57,7 +58,8 @@ async function liveSessionsOfApp(q: SqlQueryable, clientId: string, userId: stri
   return rows.map(toSessionRecord);
 }
 
-function sessionTx(q: SqlQueryable): SessionTx {
+/** The session aggregate's writes on one transaction's connection (also the base of a policy change's transaction). */
+export function sessionTx(q: SqlQueryable): SessionTx {
   return {
     lockUser: (userId) => lockUserRow(q, userId),
     lockForIssue: (userId, clientId) => lockForIssue(q, userId, clientId),
@@ -129,13 +131,15 @@ function sessionTx(q: SqlQueryable): SessionTx {
       for (const e of entries) {
         const rows = await q.query<{ id: string | bigint }>(sql`
           INSERT INTO revocations (kind, subject, not_before, expires_at, created_at)
-          VALUES (${e.kind}::varchar, ${e.subject}::varchar, ${e.kind === "sub" ? e.notBefore : null}::timestamptz,
+          VALUES (${e.kind}::varchar, ${e.subject}::varchar, ${e.kind === "kid" ? null : (e.notBefore ?? null)}::timestamptz,
                   ${e.expiresAt}::timestamptz, ${now}::timestamptz)
           RETURNING id`);
         ids.push(BigInt(rows[0]!.id));
       }
       return ids;
     },
+    insertRevocationBatch: (entries, now) => insertRevocationBatch(q, entries, now),
+    auditMany: (events, at) => insertAuditBatch(q, events, at),
     async audit(e, at) {
       await q.query(sql`
         INSERT INTO audit_events (at, type, actor, user_id, session_id, ip, user_agent, detail)
@@ -155,6 +159,12 @@ export function createSessionRepository(driver: SqlDriver): SessionStore {
     async findSession(sessionId) {
       const rows = await driver.query<SessionRow>(sql`SELECT ${SESSION} FROM sessions s WHERE s.id = ${sessionId}::uuid`);
       return rows[0] ? toSessionRecord(rows[0]) : null;
+    },
+    async sessionNotBefore(sessionId, now) {
+      const rows = await driver.query<{ nb: Date | null }>(sql`
+        SELECT max(not_before) AS nb FROM revocations
+        WHERE kind = 'sid' AND subject = ${sessionId}::varchar AND not_before IS NOT NULL AND expires_at > ${now}::timestamptz`);
+      return rows[0]?.nb ?? null;
     },
     listLiveSessions: (userId, now) => liveSessions(driver, userId, now, true),
     findRefreshTokenByHash: (hash) => findTokenByHash(driver, hash),
