@@ -7,6 +7,7 @@ import type { AuditLog } from "../domain/ports.js";
 import { attemptKey, type AttemptLimiter } from "../rate-limit/attempt-limiter.js";
 import type { RequestCeiling } from "../rate-limit/request-ceiling.js";
 import { isStorable } from "../http/storable-input.js";
+import { VerifiedBasicHeaders } from "./verified-basic.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -36,6 +37,16 @@ function formDecode(s: string): string | null {
 }
 
 /**
+ * True when the body carries client_secret_post credentials (RFC 6749
+ * §2.3.1). Where the body's `client_id` may name an application instead
+ * (POST /sessions, SPEC §10), it is a credential only beside a secret.
+ */
+function bodyHasCredentials(body: unknown, applicationInBody: boolean): boolean {
+  const b = (body ?? {}) as { client_id?: unknown; client_secret?: unknown };
+  return b.client_secret !== undefined || (b.client_id !== undefined && !applicationInBody);
+}
+
+/**
  * The credentials a request carries: HTTP Basic (client_secret_basic) or
  * `client_id`/`client_secret` in the body (client_secret_post). Using both
  * is invalid_request (RFC 6749 §2.3: one method per request). Where the
@@ -45,7 +56,7 @@ function formDecode(s: string): string | null {
 function credentialsOf(request: FastifyRequest, reply: FastifyReply, applicationInBody: boolean): Credentials | null {
   const header = request.headers.authorization;
   const body = (request.body ?? {}) as { client_id?: unknown; client_secret?: unknown };
-  const inBody = body.client_secret !== undefined || (body.client_id !== undefined && !applicationInBody);
+  const inBody = bodyHasCredentials(body, applicationInBody);
   if (typeof header === "string" && header.length > 0) {
     if (inBody) throw invalidRequest("use one client authentication method: HTTP Basic or client_id/client_secret in the body, not both");
     const m = BASIC.exec(header);
@@ -86,15 +97,23 @@ export interface ClientGuardDeps {
  * backoff (SPEC §6), or when the optional per-client ceiling is reached.
  */
 export function clientGuard(deps: ClientGuardDeps, scope: ClientScope, opts: { applicationInBody?: boolean } = {}) {
+  const verified = verifiedHeadersOf(deps.clients);
+  const applicationInBody = opts.applicationInBody === true;
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const credentials = credentialsOf(request, reply, opts.applicationInBody === true);
+    const header = request.headers.authorization;
+    // A Basic header that authenticated before decodes the same way: skip decoding and hashing it.
+    const known = typeof header === "string" ? verified.get(header) : undefined;
+    const credentials: Credentials | null =
+      known !== undefined && !bodyHasCredentials(request.body, applicationInBody)
+        ? { id: known.id, secret: known.secret, scheme: "basic" }
+        : credentialsOf(request, reply, applicationInBody);
     if (!credentials) {
       void reply.header("www-authenticate", CHALLENGE);
       throw invalidClient("client authentication is required");
     }
     // A credential verified moments ago costs nothing to re-check; anything
     // else may run a slow hash, so it is subject to the backoff first.
-    let client = deps.clients.cached(credentials.id, credentials.secret);
+    let client = deps.clients.cached(credentials.id, credentials.secret, known?.fingerprint);
     if (!client) {
       // Per client and address, never per client alone: a client id is no
       // secret, and strangers failing with it must not stop its holder.
@@ -107,6 +126,7 @@ export function clientGuard(deps: ClientGuardDeps, scope: ClientScope, opts: { a
       } catch (err) {
         if (credentials.scheme === "basic") void reply.header("www-authenticate", CHALLENGE);
         if (err instanceof AppError && err.code === "invalid_client") {
+          if (typeof header === "string") verified.forget(header);
           const outcome = await deps.attempts.fail(keys);
           if (outcome.blocked.length > 0) {
             await deps.auditLog.record(
@@ -123,8 +143,23 @@ export function clientGuard(deps: ClientGuardDeps, scope: ClientScope, opts: { a
         throw err;
       }
     }
+    if (known === undefined && credentials.scheme === "basic") {
+      verified.remember(header!, {
+        id: credentials.id,
+        secret: credentials.secret,
+        fingerprint: deps.clients.fingerprintOf(credentials.secret),
+      });
+    }
     request.client = client;
     if (!client.scopes.includes(scope)) throw forbidden(`the client lacks the ${scope} scope`);
     await deps.clientCeiling.take(client.id);
   };
+}
+
+/** One memo of verified Basic headers per client service, shared by every guarded route. */
+const verifiedHeaders = new WeakMap<ClientService, VerifiedBasicHeaders>();
+function verifiedHeadersOf(clients: ClientService): VerifiedBasicHeaders {
+  let memo = verifiedHeaders.get(clients);
+  if (!memo) verifiedHeaders.set(clients, (memo = new VerifiedBasicHeaders()));
+  return memo;
 }

@@ -53,12 +53,13 @@ export class ClientService {
   /**
    * The client, if exactly these credentials were verified moments ago: the
    * hot path, which needs no rate-limit check because it does no slow work.
+   * `fingerprint`, when given, must be `fingerprintOf(secret)`.
    */
-  cached(id: string, secret: string): AuthenticatedClient | undefined {
+  cached(id: string, secret: string, fingerprint?: Uint8Array): AuthenticatedClient | undefined {
     const hit = this.cache.get(id);
     const now = this.deps.clock.now().getTime();
     if (!hit || hit.until <= now) return undefined;
-    const fingerprint = this.deps.secrets.fingerprint(secret);
+    fingerprint ??= this.deps.secrets.fingerprint(secret);
     if (!this.deps.secrets.same(hit.fingerprint, fingerprint)) return undefined;
     if (!hit.refreshing && hit.until - now < this.deps.cacheTtlMs / 2) {
       hit.refreshing = true;
@@ -68,6 +69,14 @@ export class ClientService {
       });
     }
     return hit.client;
+  }
+
+  /**
+   * What `cached` compares in constant time, for a caller that presents the
+   * same secret again and again (http: a verified Basic header) to compute once.
+   */
+  fingerprintOf(secret: string): Uint8Array {
+    return this.deps.secrets.fingerprint(secret);
   }
 
   /** Verifies a client's credentials; every failure is the same `invalid_client`. */

@@ -1,5 +1,6 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { AuditEventInput } from "../domain/types.js";
+import { LatencyHistogram } from "./latency-histogram.js";
 import type { RedisState } from "../storage/redis/redis-state.js";
 
 export interface MetricSources {
@@ -27,16 +28,38 @@ export function createMetrics(opts: MetricSources = {}) {
   const revocations = counter("revocations_total", "Sessions revoked, by reason", ["reason"]);
   const userRevocations = counter("user_revocations_total", "User-wide revocations, by reason", ["reason"]);
   const deviceChanges = counter("device_changes_total", "Device changes seen on refresh, by action", ["action"]);
-  const introspections = counter("introspections_total", "Introspection answers, by result", ["result"]);
-  const forwardAuths = counter("forward_auth_total", "Forward-authentication answers, by outcome", ["outcome"]);
-  const rateLimited = counter("rate_limit_hits_total", "Requests refused by a rate limit, by limit", ["limit"]);
-  const latency = new Histogram({
-    name: "session_authority_http_request_duration_seconds",
-    help: "Request latency by route and status class",
-    labelNames: ["method", "route", "status"],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  // The two hot paths count into plain numbers, added to their counters when scraped (collect):
+  // a labelled prom-client inc() validates and hashes its labels on every call.
+  const introspected = { active: 0, inactive: 0 };
+  const forwardAuthed = { allow: 0, no_token: 0, invalid_token: 0, forbidden: 0 };
+  const flushInto = <K extends string>(label: string, pending: Record<K, number>) =>
+    function (this: Counter) {
+      for (const k of Object.keys(pending) as K[]) {
+        if (pending[k] > 0) this.inc({ [label]: k }, pending[k]);
+        pending[k] = 0;
+      }
+    };
+  new Counter({
+    name: "session_authority_introspections_total",
+    help: "Introspection answers, by result",
+    labelNames: ["result"],
     registers: [registry],
+    collect: flushInto("result", introspected),
   });
+  new Counter({
+    name: "session_authority_forward_auth_total",
+    help: "Forward-authentication answers, by outcome",
+    labelNames: ["outcome"],
+    registers: [registry],
+    collect: flushInto("outcome", forwardAuthed),
+  });
+  const rateLimited = counter("rate_limit_hits_total", "Requests refused by a rate limit, by limit", ["limit"]);
+  const latency = new LatencyHistogram(
+    "session_authority_http_request_duration_seconds",
+    "Request latency by route and status class",
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registry,
+  );
   new Gauge({
     name: "session_authority_revocation_outbox_depth",
     help: "Revocations committed to Postgres but not yet published to Redis",
@@ -100,12 +123,7 @@ export function createMetrics(opts: MetricSources = {}) {
 
   // Labelled children looked up once: label hashing is measurable on the introspection path.
   // Bounded: routes are registered patterns (or "unmatched"), methods those Node's parser knows.
-  const latencyByLabels = new Map<string, ReturnType<typeof latency.labels>>();
-  const introspectedActive = introspections.labels({ result: "active" });
-  const introspectedInactive = introspections.labels({ result: "inactive" });
-  const forwardAuthByOutcome = new Map(
-    ["allow", "no_token", "invalid_token", "forbidden"].map((o) => [o, forwardAuths.labels({ outcome: o })]),
-  );
+  const latencyByLabels = new Map<string, Map<string, Array<ReturnType<typeof latency.series>>>>();
 
   return {
     registry,
@@ -140,20 +158,21 @@ export function createMetrics(opts: MetricSources = {}) {
       }
     },
     introspection(result: "active" | "inactive"): void {
-      (result === "active" ? introspectedActive : introspectedInactive).inc();
+      introspected[result]++;
     },
     forwardAuth(outcome: "allow" | "no_token" | "invalid_token" | "forbidden"): void {
-      forwardAuthByOutcome.get(outcome)!.inc();
+      forwardAuthed[outcome]++;
     },
     request(method: string, route: string, status: number, seconds: number): void {
       const statusClass = Math.floor(status / 100);
-      const key = `${method} ${route} ${statusClass}`;
-      let child = latencyByLabels.get(key);
-      if (!child) {
-        child = latency.labels({ method, route, status: `${statusClass}xx` });
-        latencyByLabels.set(key, child);
-      }
-      child.observe(seconds);
+      // Nested by strings the server reuses (method, route pattern): no key string is built per request.
+      let byRoute = latencyByLabels.get(method);
+      if (!byRoute) latencyByLabels.set(method, (byRoute = new Map()));
+      let byClass = byRoute.get(route);
+      if (!byClass) byRoute.set(route, (byClass = []));
+      let series = byClass[statusClass];
+      if (!series) byClass[statusClass] = series = latency.series({ method, route, status: `${statusClass}xx` });
+      series.observe(seconds);
     },
   };
 }

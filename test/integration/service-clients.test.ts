@@ -186,3 +186,45 @@ t.test("a deleted client or a rotated secret stops working at once here, and wit
     ["client_created", "client_secret_rotated", "client_deleted"],
   );
 });
+
+t.test("a Basic header the guard remembers is still checked against the client on every call", async (t) => {
+  const clock = new FakeClock();
+  const a = await testApp(t, "postgres", { clock });
+  const b = await testApp(t, "postgres", { clock, storage: { url: a.services.config.storage.databaseUrl! } });
+  const admin = await createClient(a.services, ["admin"], "admin");
+  const client = await createClient(a.services, ["introspect"]);
+  const status = (app: typeof a.app, auth: string, body: Record<string, unknown> = {}) =>
+    app.inject(introspect({ token: "x", ...body }, { authorization: auth })).then((r) => r.statusCode);
+  // Several calls each: from the second on, the header is decoded from memory (src/clients/verified-basic.ts).
+  for (let i = 0; i < 3; i++) {
+    t.equal(await status(a.app, client.basic), 200);
+    t.equal(await status(b.app, client.basic), 200);
+  }
+  t.equal(
+    await status(a.app, client.basic, { client_id: client.id, client_secret: client.secret }),
+    400,
+    "both methods at once stay invalid_request",
+  );
+  t.equal(await status(a.app, basicAuth(client.id, "not-the-secret")), 401, "a wrong secret for the same id fails");
+  t.equal(await status(a.app, client.basic), 200, "and does not evict the right one");
+
+  const rotated = await a.app.inject({
+    method: "POST",
+    url: `/admin/clients/${client.id}/secret`,
+    headers: { authorization: admin.basic },
+  });
+  t.equal(rotated.statusCode, 200);
+  const fresh = basicAuth(client.id, (rotated.json() as { client_secret: string }).client_secret);
+  t.equal(await status(a.app, client.basic), 401, "the rotated-out secret fails at once on the instance that rotated it");
+  t.equal(await status(a.app, client.basic), 401, "and again (the remembered header was dropped)");
+  t.equal(await status(b.app, client.basic), 200, "another instance may accept it within the cache TTL");
+  clock.advance(1 * SECOND + 1);
+  t.equal(await status(b.app, client.basic), 401, "and not after it");
+  for (let i = 0; i < 3; i++) t.equal(await status(b.app, fresh), 200);
+
+  const deleted = await a.app.inject({ method: "DELETE", url: `/admin/clients/${client.id}`, headers: { authorization: admin.basic } });
+  t.equal(deleted.statusCode, 204);
+  t.equal(await status(a.app, fresh), 401, "a deleted client fails at once");
+  clock.advance(1 * SECOND + 1);
+  t.equal(await status(b.app, fresh), 401, "and on another instance after the TTL");
+});

@@ -56,3 +56,16 @@ t.test("the cache is bounded", async (t) => {
   await verifier.verify(a);
   t.equal(calls(), 4, "the oldest entry was dropped once the bound was reached");
 });
+
+t.test("a token that ends like a cached one but differs is verified (and refused), never served from the cache", async (t) => {
+  const { verifier, sign, calls } = await setup();
+  const token = await sign("s1");
+  const claims = await verifier.verify(token);
+  const [h, , s] = token.split(".");
+  // The same signature over another payload: the cache's index (the token's last characters) matches.
+  const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: "someone-else" })).toString("base64url")}.${s}`;
+  t.equal(forged.slice(-32), token.slice(-32));
+  await t.rejects(verifier.verify(forged), { code: "invalid_token" });
+  t.equal(calls(), 2, "the forged token went to the signature check");
+  t.same(await verifier.verify(token), claims, "the genuine token is still served");
+});
