@@ -129,6 +129,11 @@ t.test("the hot statements' generic plans on an empty database use the right ind
     const plan = rows.map((r) => r["QUERY PLAN"]).join("\n");
     t.notMatch(plan, /Seq Scan on (sessions|refresh_tokens|users)\b/, `${what}: no sequential scan of a growing table`);
     t.notMatch(plan, /sessions_revoked_at_idx/, `${what}: the revoked-sessions index (cleanup's) is not used`);
+    if (what === "rotation") {
+      t.match(plan, /sessions_pkey on sessions s\b[^\n]*\n\s*Index Cond: \(id = /, "rotation reads its session by primary key");
+      t.notMatch(plan, /Index Scan using sessions_client_live_idx on sessions s\b/, "rotation walks no application's live sessions");
+      t.notMatch(plan, /refresh_tokens_session_idx on refresh_tokens t\b/, "rotation walks no rotation chain");
+    }
     if (what === "issuance")
       t.match(
         plan,

@@ -72,7 +72,11 @@ export const fastPathApplies = (c: FastPathCase): boolean => FAST_PATH_PRECONDIT
  *    revocation or refresh holding the session row makes it wait and then
  *    re-check the session's committed row, so a revocation that commits
  *    first always wins. The session is locked before the token, the order
- *    of the locked path, so the two cannot deadlock.
+ *    of the locked path, so the two cannot deadlock. The token is found by
+ *    its hash and its session by id from the token's row (token_hash is
+ *    unique, so they are one pair), with no join condition: as a join, a
+ *    fresh database's generic plan walked every live session through an
+ *    index with revoked_at, or the session's whole rotation chain.
  * 2. `claim` sets rotated_at on the token only if it is still unset once the
  *    session is locked: the atomic claim (docs/lessons.md). The token is
  *    found by its primary key alone: matching on session_id would let the
@@ -97,9 +101,9 @@ const TEMPLATE = `
       SELECT t.id AS token_id, s.id AS session_id,
              :now + COALESCE(s.idle_ttl_ms, :default_idle_ms) * INTERVAL '1 millisecond' AS idle_candidate,
              :now + COALESCE(s.access_ttl_ms, :default_access_ms) * INTERVAL '1 millisecond' AS access_candidate
-      FROM refresh_tokens t
-      JOIN sessions s ON s.id = t.session_id
+      FROM refresh_tokens t, sessions s
       WHERE t.token_hash = :hash
+        AND s.id = (SELECT session_id FROM refresh_tokens WHERE token_hash = :hash)
         AND ${FAST_PATH_PRECONDITIONS.map((p) => p.sql).join("\n        AND ")}
       FOR UPDATE OF s
     ), claim AS (
