@@ -20,14 +20,19 @@ import type { RevokedSession } from "../../domain/ports.js";
 import { COLUMN } from "../columns.js";
 import { sql, type SqlQueryable } from "../sql-driver.js";
 
+// Unbounded ends as the extreme UUIDs, not `$1 IS NULL OR …`: a generic plan
+// keeps index range conditions only for plain comparisons. No user id is the
+// all-zero UUID (a v4 UUID has its version nibble set).
+const lowest = (r: UserRange) => r.after ?? "00000000-0000-0000-0000-000000000000";
+const highest = (r: UserRange) => r.upTo ?? "ffffffff-ffff-ffff-ffff-ffffffffffff";
+
 /** Locks every unrevoked session of the application's users in the range; returns how many. */
 async function lockSessions(q: SqlQueryable, applicationId: string, users: UserRange): Promise<number> {
   const rows = await q.query<{ n: number }>(sql`
     SELECT count(*)::int AS n FROM (
       SELECT 1 FROM sessions
       WHERE client_id = ${applicationId}::varchar AND revoked_at IS NULL
-        AND (${users.after}::uuid IS NULL OR user_id > ${users.after}::uuid)
-        AND (${users.upTo}::uuid IS NULL OR user_id <= ${users.upTo}::uuid)
+        AND user_id > ${lowest(users)}::uuid AND user_id <= ${highest(users)}::uuid
       ORDER BY user_id, created_at
       FOR UPDATE
     ) AS locked`);
@@ -69,8 +74,8 @@ const APPLY = (p: {
   idleTtl: number | null;
   accessTtl: number | null;
   by: string;
-  after: string | null;
-  upTo: string | null;
+  after: string;
+  upTo: string;
 }) => sql`
     WITH live AS (
       SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.idle_expires_at, s.absolute_expires_at, s.access_expires_at,
@@ -80,7 +85,7 @@ const APPLY = (p: {
       FROM sessions s
       WHERE s.client_id = ${p.app}::varchar AND s.revoked_at IS NULL
         AND s.idle_expires_at > ${p.now}::timestamptz AND s.absolute_expires_at > ${p.now}::timestamptz
-        AND (${p.after}::uuid IS NULL OR s.user_id > ${p.after}::uuid) AND (${p.upTo}::uuid IS NULL OR s.user_id <= ${p.upTo}::uuid)
+        AND s.user_id > ${p.after}::uuid AND s.user_id <= ${p.upTo}::uuid
     ), judged AS (
       SELECT l.*, l.new_idle <= ${p.now}::timestamptz AS expired FROM live l
     ), ranked AS (
@@ -136,8 +141,8 @@ export async function applyPolicy(q: SqlQueryable, plan: PolicyChangePlan): Prom
       idleTtl: plan.idleTtlMs,
       accessTtl: plan.accessTtlMs,
       by: plan.actor.slice(0, COLUMN.actor),
-      after: plan.users.after,
-      upTo: plan.users.upTo,
+      after: lowest(plan.users),
+      upTo: highest(plan.users),
     }),
   );
   const ended: RevokedSession[] = [];
