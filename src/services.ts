@@ -146,6 +146,8 @@ export interface ServiceOptions {
   webhookIntervalMs?: number;
   /** How long a webhook receiver gets to answer (default 10 s, SPEC §14). */
   webhookTimeoutMs?: number;
+  /** Sessions per transaction of a policy change (default 5000). */
+  policyBatchSize?: number;
   /** How often each instance reloads the applications table (default 2 s). */
   applicationReloadMs?: number;
   /** Called once when a fresh embedded install creates its admin client (server.ts prints it). */
@@ -276,6 +278,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       serviceAccessTokenTtlMs: config.tokens.accessTokenTtlMs,
       // The bounding lifetimes are on the session rows: other instances' caches may lag by their reload period.
       changed: () => applications.reload().catch((err) => log.error({ err }, "application reload failed")),
+      ...(opts.policyBatchSize ? { batchSize: opts.policyBatchSize } : {}),
     });
     const auth = new AccessAuthenticator({ verifier, sessions: sessionStore, users, clock });
     const userService = new UserService({ users, passwords, audit, clock });

@@ -13,6 +13,14 @@ export interface PolicyChangePlan {
   now: Date;
   /** Written as the revoking actor of the sessions it ends. */
   actor: string;
+  /** Only the sessions of users in (after, upTo] (null: unbounded): one batch of a change. */
+  users: UserRange;
+}
+
+/** A range of user ids: a user's sessions all fall in one range, so the per-user limit is judged whole. */
+export interface UserRange {
+  after: string | null;
+  upTo: string | null;
 }
 
 /** What a policy change did (or, rolled back, would do) to the live sessions of its application. */
@@ -25,7 +33,7 @@ export interface PolicyEffect {
   sessionsShortened: number;
   /** Users with more live sessions of the application than the new limit. */
   usersOverLimit: number;
-  /** Up to 20 affected session ids: ended ones first, oldest first. */
+  /** Up to 20 affected session ids, ended ones first. */
   sample: string[];
 }
 
@@ -59,4 +67,10 @@ export interface ApplicationStore {
    * false the transaction is rolled back whatever `work` did: a dry run.
    */
   withApplication<T>(id: string, commit: boolean, work: (tx: ApplicationTx) => Promise<T>): Promise<T>;
+  /**
+   * User ids that cut the application's unrevoked sessions into ranges of
+   * about `perBatch` sessions, ascending (read without locks: the ranges
+   * cover every user id whatever happens meanwhile).
+   */
+  userBoundaries(id: string, perBatch: number): Promise<string[]>;
 }

@@ -1,4 +1,4 @@
-import type { ApplicationStore, ApplicationTx, PolicyEffect } from "./application-ports.js";
+import type { ApplicationStore, ApplicationTx, PolicyEffect, UserRange } from "./application-ports.js";
 import {
   APPLICATION_ID,
   type Application,
@@ -29,6 +29,8 @@ export interface ApplicationServiceDeps {
   serviceAccessTokenTtlMs: number;
   /** After every committed write: this instance reloads its application cache (others do within their period). */
   changed?: () => Promise<void>;
+  /** Sessions per transaction of a policy change (default 5000): bounds how long its row locks are held. */
+  batchSize?: number;
 }
 
 /** The fields of an application as the admin API and the CLI give them (validated here). */
@@ -53,6 +55,8 @@ const ORIGIN_MAX = 512;
 const TRANSPORTS: readonly Transport[] = ["bearer", "cookie"];
 /** Entries per publish: a channel message carries at most 10 000 (storage/redis/revocation-store.ts). */
 const PUBLISH_CHUNK = 2000;
+const DEFAULT_BATCH = 5000;
+const SAMPLE = 20;
 
 /**
  * Applications (SPEC §10): their lifecycle, and a policy change applied at
@@ -106,50 +110,78 @@ export class ApplicationService {
 
   /**
    * PATCH: the fields given replace the stored ones, policy fields merge one
-   * by one (null returns a field to the service-wide default). A policy
-   * change applies at once to the live sessions (applyPolicy).
+   * by one (null returns a field to the service-wide default). The row is
+   * written first, so every issuance after it follows the new policy; a
+   * policy change then applies at once to the live sessions, in batches
+   * (applyInBatches), and is audited with its counts when done.
    */
   async update(id: string, patch: ApplicationFields, actor: string): Promise<{ application: Application; effect: PolicyReport | null }> {
     const fields = this.fields(patch);
     const now = this.deps.clock.now();
-    const { application, effect, revocations } = await this.deps.store.withApplication(id, true, async (tx) => {
+    const { before, after } = await this.deps.store.withApplication(id, true, async (tx) => {
       const before = await this.locked(tx, id);
       const after = this.merged(before, fields, now);
       await tx.updateApplication(after);
-      const applied = fields.policy ? await this.applyPolicy(tx, after, now, actor) : null;
-      await tx.audit(
-        {
-          type: "application_updated",
-          actor,
-          detail: {
-            application_id: id,
-            before: wire(before),
-            after: wire(after),
-            ...(applied ? { effect: reportView(applied.report) } : {}),
-          },
-        },
-        now,
-      );
-      return { application: after, effect: applied?.report ?? null, revocations: applied?.revocations ?? [] };
+      if (!fields.policy) await tx.audit(updatedEvent(before, after, null, actor), now);
+      return { before, after };
     });
-    await this.publish(revocations);
     await this.deps.changed?.();
-    return { application, effect };
+    if (!fields.policy) return { application: after, effect: null };
+    // Each batch applies the application's policy as stored then: a later change's batches converge on its own.
+    const effect = await this.applyInBatches(id, now, actor, true, (tx) => this.locked(tx, id));
+    await this.deps.store.withApplication(id, true, (tx) => tx.audit(updatedEvent(before, after, effect, actor), now));
+    return { application: after, effect };
   }
 
   /**
    * What PATCH `{ policy }` would do now, changing nothing: the very
-   * statements of the change, in a transaction that is rolled back, so the
-   * counts cannot drift from what the change does.
+   * statements of the change, batch by batch, each in a transaction that is
+   * rolled back, so the counts cannot drift from what the change does.
    */
   async dryRun(id: string, policy: unknown): Promise<PolicyReport> {
     const fields = this.fields({ policy });
     const now = this.deps.clock.now();
-    return this.deps.store.withApplication(id, false, async (tx) => {
+    return this.applyInBatches(id, now, "dry-run", false, async (tx) => {
       const after = this.merged(await this.locked(tx, id), fields, now);
       await tx.updateApplication(after);
-      return (await this.applyPolicy(tx, after, now, "dry-run")).report;
+      return after;
     });
+  }
+
+  /**
+   * A policy change over the application's users in ranges of about
+   * `batchSize` sessions, one transaction each holding the application's
+   * exclusive lock: row locks are then held for one batch's time, not the
+   * whole change's, and issuances of the application wait at most that
+   * long. A user's sessions all fall in one range, so the per-user limit is
+   * judged whole; one `now` for every batch. Revocations are published after
+   * each batch commits.
+   */
+  private async applyInBatches(
+    id: string,
+    now: Date,
+    actor: string,
+    commit: boolean,
+    policyOf: (tx: ApplicationTx) => Promise<Application>,
+  ): Promise<PolicyReport> {
+    const cuts = await this.deps.store.userBoundaries(id, this.deps.batchSize ?? DEFAULT_BATCH);
+    const ranges: UserRange[] = [...cuts, null].map((upTo, i) => ({ after: i === 0 ? null : cuts[i - 1]!, upTo }));
+    const total: PolicyReport = { sessionsEnded: 0, sessionsShortened: 0, usersOverLimit: 0, sample: [] };
+    const ended: string[] = [];
+    const other: string[] = [];
+    for (const users of ranges) {
+      const { report, revocations, endedIds } = await this.deps.store.withApplication(id, commit, async (tx) =>
+        this.applyPolicy(tx, await policyOf(tx), now, actor, users),
+      );
+      if (commit) await this.publish(revocations);
+      total.sessionsEnded += report.sessionsEnded;
+      total.sessionsShortened += report.sessionsShortened;
+      total.usersOverLimit += report.usersOverLimit;
+      const endedHere = new Set(endedIds);
+      for (const sid of report.sample) (endedHere.has(sid) ? ended : other).push(sid);
+    }
+    total.sample = [...ended, ...other].slice(0, SAMPLE);
+    return total;
   }
 
   /** Deletes an application and revokes its sessions (reason `admin`: an operator ended them, as DELETE /admin/sessions/:id does). */
@@ -177,13 +209,14 @@ export class ApplicationService {
    * stops every token of theirs issued before now (SPEC §10: no access
    * token issued before the change outlives the new limits).
    */
-  private async applyPolicy(tx: ApplicationTx, app: Application, now: Date, actor: string) {
+  private async applyPolicy(tx: ApplicationTx, app: Application, now: Date, actor: string, users: UserRange) {
     const effect: PolicyEffect = await tx.applyPolicy({
       applicationId: app.id,
       policy: this.resolved(app),
       ...sessionLifetimeColumns(app.policy),
       now,
       actor,
+      users,
     });
     const ended = await recordRevokedSessions(tx, effect.ended, now, "policy", actor);
     const cut = await tx.insertRevocationBatch(
@@ -196,7 +229,7 @@ export class ApplicationService {
       usersOverLimit: effect.usersOverLimit,
       sample: effect.sample,
     };
-    return { report, revocations: [...ended, ...cut] as RevocationCommit };
+    return { report, revocations: [...ended, ...cut] as RevocationCommit, endedIds: effect.ended.map((e) => e.id) };
   }
 
   private async locked(tx: ApplicationTx, id: string): Promise<Application> {
@@ -277,6 +310,12 @@ interface ParsedFields {
 function dropNulls(p: PolicyOverrides): PolicyOverrides {
   return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== null && v !== undefined)) as PolicyOverrides;
 }
+
+const updatedEvent = (before: Application, after: Application, effect: PolicyReport | null, actor: string) => ({
+  type: "application_updated",
+  actor,
+  detail: { application_id: after.id, before: wire(before), after: wire(after), ...(effect ? { effect: reportView(effect) } : {}) },
+});
 
 const wire = (a: Application) => ({ name: a.name, transports: a.transports, origins: a.origins, policy: policyToWire(a.policy) });
 

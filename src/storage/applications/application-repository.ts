@@ -8,7 +8,7 @@ import type { AuditEventInput } from "../../domain/types.js";
 import { sql, type SqlDriver, type SqlQueryable } from "../sql-driver.js";
 import { sessionTx } from "../sessions/session-repository.js";
 import { LOCK_APPLICATION_EXCLUSIVE } from "./application-lock.js";
-import { applyPolicy, revokeApplicationSessions } from "./policy-change-sql.js";
+import { applyPolicy, revokeApplicationSessions, userBoundaries } from "./policy-change-sql.js";
 import type { ApplicationReader } from "../prisma/application-store.js";
 
 interface ApplicationRow {
@@ -103,6 +103,7 @@ export function createApplicationRepository(
   return {
     list: () => reader.list(),
     get: (id) => reader.get(id),
+    userBoundaries: (id, perBatch) => userBoundaries(driver, id, perBatch),
     async withApplication(id, commit, work) {
       const seen: AuditEventInput[] = [];
       try {

@@ -1,5 +1,6 @@
 // A policy change applied at once to the live sessions of an application
-// (SPEC §10), set-based: two statements, whatever the number of sessions.
+// (SPEC §10), set-based: two statements per batch of users (the domain cuts
+// a change into batches, application-service.ts), whatever their number.
 //
 // Why no concurrent refresh resurrects a session or outlives the change:
 // the change first locks every unrevoked session of the application (one
@@ -14,17 +15,24 @@
 // expiries and lifetimes (idle_ttl_ms, access_ttl_ms), which it slides by.
 // Issuance cannot add a session meanwhile: it takes the application's
 // lock shared, and the change holds it exclusively (application-lock.ts).
-import type { PolicyChangePlan, PolicyEffect } from "../../domain/application-ports.js";
+import type { PolicyChangePlan, PolicyEffect, UserRange } from "../../domain/application-ports.js";
 import type { RevokedSession } from "../../domain/ports.js";
 import { COLUMN } from "../columns.js";
 import { sql, type SqlQueryable } from "../sql-driver.js";
 
-/** Locks every unrevoked session of the application; returns how many. */
-async function lockSessions(q: SqlQueryable, applicationId: string): Promise<number> {
+// Unbounded ends as the extreme UUIDs, not `$1 IS NULL OR …`: a generic plan
+// keeps index range conditions only for plain comparisons. No user id is the
+// all-zero UUID (a v4 UUID has its version nibble set).
+const lowest = (r: UserRange) => r.after ?? "00000000-0000-0000-0000-000000000000";
+const highest = (r: UserRange) => r.upTo ?? "ffffffff-ffff-ffff-ffff-ffffffffffff";
+
+/** Locks every unrevoked session of the application's users in the range; returns how many. */
+async function lockSessions(q: SqlQueryable, applicationId: string, users: UserRange): Promise<number> {
   const rows = await q.query<{ n: number }>(sql`
     SELECT count(*)::int AS n FROM (
       SELECT 1 FROM sessions
       WHERE client_id = ${applicationId}::varchar AND revoked_at IS NULL
+        AND user_id > ${lowest(users)}::uuid AND user_id <= ${highest(users)}::uuid
       ORDER BY user_id, created_at
       FOR UPDATE
     ) AS locked`);
@@ -66,6 +74,8 @@ const APPLY = (p: {
   idleTtl: number | null;
   accessTtl: number | null;
   by: string;
+  after: string;
+  upTo: string;
 }) => sql`
     WITH live AS (
       SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.idle_expires_at, s.absolute_expires_at, s.access_expires_at,
@@ -75,6 +85,7 @@ const APPLY = (p: {
       FROM sessions s
       WHERE s.client_id = ${p.app}::varchar AND s.revoked_at IS NULL
         AND s.idle_expires_at > ${p.now}::timestamptz AND s.absolute_expires_at > ${p.now}::timestamptz
+        AND s.user_id > ${p.after}::uuid AND s.user_id <= ${p.upTo}::uuid
     ), judged AS (
       SELECT l.*, l.new_idle <= ${p.now}::timestamptz AS expired FROM live l
     ), ranked AS (
@@ -118,7 +129,7 @@ const APPLY = (p: {
 
 /** Runs a policy change's statements in the caller's transaction (which holds the application's exclusive lock). */
 export async function applyPolicy(q: SqlQueryable, plan: PolicyChangePlan): Promise<PolicyEffect> {
-  await lockSessions(q, plan.applicationId);
+  await lockSessions(q, plan.applicationId, plan.users);
   const rows = await q.query<OutcomeRow>(
     APPLY({
       app: plan.applicationId,
@@ -130,6 +141,8 @@ export async function applyPolicy(q: SqlQueryable, plan: PolicyChangePlan): Prom
       idleTtl: plan.idleTtlMs,
       accessTtl: plan.accessTtlMs,
       by: plan.actor.slice(0, COLUMN.actor),
+      after: lowest(plan.users),
+      upTo: highest(plan.users),
     }),
   );
   const ended: RevokedSession[] = [];
@@ -175,4 +188,16 @@ export async function revokeApplicationSessions(
     lastSeenAt: r.last_seen_at,
     accessExpiresAt: r.access_expires_at,
   }));
+}
+
+/** Every `perBatch`-th unrevoked session's user id, in user order, without repeats (ApplicationStore.userBoundaries). */
+export async function userBoundaries(q: SqlQueryable, applicationId: string, perBatch: number): Promise<string[]> {
+  const rows = await q.query<{ user_id: string }>(sql`
+    SELECT DISTINCT user_id::text FROM (
+      SELECT user_id, row_number() OVER (ORDER BY user_id) AS n FROM sessions
+      WHERE client_id = ${applicationId}::varchar AND revoked_at IS NULL
+    ) AS ranked
+    WHERE n % ${perBatch}::int = 0
+    ORDER BY user_id`);
+  return rows.map((r) => r.user_id);
 }
