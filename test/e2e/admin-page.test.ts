@@ -1,16 +1,14 @@
 import t from "tap";
-import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { chromium } from "playwright-core";
 import { testApp } from "../fixtures/app.js";
+import { launchChromium, withoutChromium } from "../fixtures/chromium.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ADMIN = { id: "e2e-admin", secret: "e2e-admin-secret-0123456789" };
 const ARTIFACTS = new URL("../../test-artifacts/", import.meta.url).pathname;
 
 t.test(
   "an operator signs in, finds a user, revokes a session, and its token is then inactive",
-  { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM} (apt-get install chromium)`, timeout: 120_000 },
+  { skip: withoutChromium(), timeout: 120_000 },
   async (t) => {
     const { app, createUser, login } = await testApp(t, "postgres", {
       env: { ADMIN_CLIENT_ID: ADMIN.id, ADMIN_CLIENT_SECRET: ADMIN.secret },
@@ -44,20 +42,7 @@ t.test(
     t.equal((await introspect()).active, true, "the session is live before the operator acts");
 
     const base = await app.listen({ host: "127.0.0.1", port: 0 });
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
-    t.teardown(() => browser.close());
+    const browser = await launchChromium(t);
     const page = await browser.newPage();
     const consoleErrors: string[] = [];
     page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));

@@ -3,12 +3,10 @@
 // auth.example.test are), with cookies. The service answers CORS for the
 // origins applications list and for no other.
 import t from "tap";
-import { existsSync } from "node:fs";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { testApp } from "../fixtures/app.js";
+import { launchChromium, withoutChromium } from "../fixtures/chromium.js";
 import { browserOrigin } from "../fixtures/browser-origin.js";
-
-const CHROMIUM = "/usr/bin/chromium";
 
 interface TabWindow {
   client: {
@@ -22,7 +20,7 @@ interface TabWindow {
 
 t.test(
   "a page on a listed origin signs in with cookies across origins; one on an unlisted origin cannot read the answer",
-  { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM} (apt-get install chromium)`, timeout: 120_000 },
+  { skip: withoutChromium(), timeout: 120_000 },
   async (t) => {
     const ctx = await testApp(t, "postgres");
     const port = new URL(await ctx.app.listen({ host: "127.0.0.1", port: 0 })).port;
@@ -34,21 +32,7 @@ t.test(
     await ctx.services.db.prisma.application.create({ data: { id: "spa", name: "SPA", transports: ["cookie"], origins: [listed] } });
     await ctx.services.applications.reload();
 
-    const browser: Browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--host-resolver-rules=MAP *.example.test 127.0.0.1",
-      ],
-    });
-    t.teardown(() => browser.close());
+    const browser = await launchChromium(t, ["--host-resolver-rules=MAP *.example.test 127.0.0.1"]);
     const open = async (origin: string): Promise<Page> => {
       const page = await (await browser.newContext()).newPage();
       page.on("pageerror", (err) => t.fail(`page error: ${err.message}`));

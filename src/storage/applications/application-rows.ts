@@ -1,7 +1,7 @@
 // The applications table as the session aggregate's SQL reads it (issuance
 // reads its application's policy under the application's lock).
-import type { Application, ApplicationPolicy } from "../../domain/applications.js";
-import type { Transport } from "../../domain/types.js";
+import type { Application } from "../../domain/applications.js";
+import { toApplication } from "../prisma/application-store.js";
 
 /** Over `a` (applications). */
 export const APPLICATION_COLUMNS = `a.id AS app_id, a.name AS app_name, a.transports AS app_transports, a.origins AS app_origins,
@@ -27,26 +27,22 @@ export interface ApplicationRow {
   app_updated_at: Date;
 }
 
-const ms = (v: Big): number | null => (v === null ? null : Number(v));
-
 /** The application of a row, or null when the row's LEFT JOIN found none. */
 export function toApplicationOfRow(r: ApplicationRow): Application | null {
   if (r.app_id === null) return null;
-  return {
+  return toApplication({
     id: r.app_id,
     name: r.app_name,
-    transports: (r.app_transports ?? []).filter((t): t is Transport => t === "bearer" || t === "cookie"),
-    origins: r.app_origins ?? [],
-    policy: {
-      accessTokenTtlMs: ms(r.access_token_ttl_ms),
-      refreshTokenTtlMs: ms(r.refresh_token_ttl_ms),
-      sessionMaxLifetimeMs: ms(r.session_max_lifetime_ms),
-      maxSessionsPerUser: r.max_sessions_per_user,
-      onLimit: r.on_limit as ApplicationPolicy["onLimit"] | null,
-      refreshReuseGraceMs: ms(r.refresh_reuse_grace_ms),
-      deviceChangePolicy: r.device_change_policy as ApplicationPolicy["deviceChangePolicy"] | null,
-    },
+    transports: r.app_transports,
+    origins: r.app_origins,
+    accessTokenTtlMs: r.access_token_ttl_ms,
+    refreshTokenTtlMs: r.refresh_token_ttl_ms,
+    sessionMaxLifetimeMs: r.session_max_lifetime_ms,
+    maxSessionsPerUser: r.max_sessions_per_user,
+    onLimit: r.on_limit,
+    refreshReuseGraceMs: r.refresh_reuse_grace_ms,
+    deviceChangePolicy: r.device_change_policy,
     createdAt: r.app_created_at,
     updatedAt: r.app_updated_at,
-  };
+  });
 }

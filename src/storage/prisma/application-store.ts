@@ -2,13 +2,22 @@ import type { Application as ApplicationRow, PrismaClient } from "../../generate
 import type { Application, ApplicationPolicy, PolicyOverrides } from "../../domain/applications.js";
 import type { Transport } from "../../domain/types.js";
 
-const ms = (v: bigint | null): number | null => (v === null ? null : Number(v));
+/** BIGINT: a bigint from Prisma, a string from node-postgres, a bigint or number from PGlite. */
+type Big = string | number | bigint | null;
+const ms = (v: Big): number | null => (v === null ? null : Number(v));
 
-export const toApplication = (r: ApplicationRow): Application => ({
+/** An applications row under the model's field names, however it was read. */
+export type ApplicationFields = Omit<ApplicationRow, "transports" | "origins" | BigField> & {
+  transports: string[] | null;
+  origins: string[] | null;
+} & { [K in BigField]: Big };
+type BigField = "accessTokenTtlMs" | "refreshTokenTtlMs" | "sessionMaxLifetimeMs" | "refreshReuseGraceMs";
+
+export const toApplication = (r: ApplicationFields): Application => ({
   id: r.id,
   name: r.name,
-  transports: r.transports.filter((t): t is Transport => t === "bearer" || t === "cookie"),
-  origins: r.origins,
+  transports: (r.transports ?? []).filter((t): t is Transport => t === "bearer" || t === "cookie"),
+  origins: r.origins ?? [],
   policy: {
     accessTokenTtlMs: ms(r.accessTokenTtlMs),
     refreshTokenTtlMs: ms(r.refreshTokenTtlMs),
