@@ -1,10 +1,27 @@
-import t from "tap";
+import t, { type Test } from "tap";
 import { mkdir } from "node:fs/promises";
+import type { Page } from "playwright-core";
+import { POLICY_FIELDS } from "../../src/domain/applications.js";
 import { testApp } from "../fixtures/app.js";
 import { launchChromium, withoutChromium } from "../fixtures/chromium.js";
 
 const ADMIN = { id: "e2e-admin", secret: "e2e-admin-secret-0123456789" };
 const ARTIFACTS = new URL("../../test-artifacts/", import.meta.url).pathname;
+const BASIC = `Basic ${Buffer.from(`${ADMIN.id}:${ADMIN.secret}`).toString("base64")}`;
+
+/** Chromium on the admin page, signed in with the admin client; errors in its console are collected. */
+async function signedIn(t: Test, base: string): Promise<{ page: Page; consoleErrors: string[] }> {
+  const browser = await launchChromium(t);
+  const page = await browser.newPage();
+  const consoleErrors: string[] = [];
+  page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
+  await page.goto(`${base}/admin`);
+  await page.getByLabel("Client id").fill(ADMIN.id);
+  await page.getByLabel("Client secret").fill(ADMIN.secret);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Users" }).waitFor();
+  return { page, consoleErrors };
+}
 
 t.test(
   "an operator signs in, finds a user, revokes a session, and its token is then inactive",
@@ -22,12 +39,11 @@ t.test(
         { "user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0" },
       )
     ).json();
-    const basic = `Basic ${Buffer.from(`${ADMIN.id}:${ADMIN.secret}`).toString("base64")}`;
     const introspector = (
       await app.inject({
         method: "POST",
         url: "/admin/clients",
-        headers: { authorization: basic },
+        headers: { authorization: BASIC },
         payload: { name: "sibling", scopes: ["introspect"] },
       })
     ).json();
@@ -42,16 +58,7 @@ t.test(
     t.equal((await introspect()).active, true, "the session is live before the operator acts");
 
     const base = await app.listen({ host: "127.0.0.1", port: 0 });
-    const browser = await launchChromium(t);
-    const page = await browser.newPage();
-    const consoleErrors: string[] = [];
-    page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
-
-    await page.goto(`${base}/admin`);
-    await page.getByLabel("Client id").fill(ADMIN.id);
-    await page.getByLabel("Client secret").fill(ADMIN.secret);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByRole("heading", { name: "Users" }).waitFor();
+    const { page, consoleErrors } = await signedIn(t, base);
 
     await page.getByRole("searchbox").fill("grace");
     await page.getByRole("button", { name: "Search" }).click();
@@ -69,6 +76,80 @@ t.test(
     await page.getByRole("link", { name: "Audit log" }).click();
     await page.getByRole("heading", { name: "Audit log" }).waitFor();
     t.match(await page.locator("table").textContent(), /session_revoked/, "the revocation is in the audit log view");
+    t.same(consoleErrors, [], "no errors in the page's console");
+  },
+);
+
+t.test(
+  "an operator creates an application, sees a policy change's dry run before saving it, and the change takes effect",
+  { skip: withoutChromium(), timeout: 120_000 },
+  async (t) => {
+    const { app, services, createUser, login } = await testApp(t, "postgres", {
+      env: { ADMIN_CLIENT_ID: ADMIN.id, ADMIN_CLIENT_SECRET: ADMIN.secret },
+    });
+    const admin = async (method: "GET" | "POST", url: string, payload?: object) =>
+      (await app.inject({ method, url, headers: { authorization: BASIC }, ...(payload ? { payload } : {}) })).json();
+    const { page, consoleErrors } = await signedIn(t, await app.listen({ host: "127.0.0.1", port: 0 }));
+
+    await page.getByRole("link", { name: "Applications" }).click();
+    await page.getByRole("heading", { name: "Applications" }).waitFor();
+    t.ok(await page.locator('[data-application-row="default"]').count(), "the default application is listed");
+    await page.getByRole("link", { name: "New application" }).click();
+    await page.getByLabel("Id", { exact: true }).fill("partner-portal");
+    await page.getByLabel("Name", { exact: true }).fill("Partner portal");
+    await page.getByLabel("bearer", { exact: true }).uncheck();
+    await page.getByLabel("Origins (one per line)").fill("https://partner.example");
+    await page.getByLabel("Access token lifetime").fill("5m");
+    await page.getByRole("button", { name: "Create" }).click();
+    await page.getByText("Application partner-portal was created.").waitFor();
+    t.match(
+      await admin("GET", "/admin/applications/partner-portal"),
+      {
+        id: "partner-portal",
+        name: "Partner portal",
+        transports: ["cookie"],
+        origins: ["https://partner.example"],
+        policy: { access_token_ttl: 300 },
+      },
+      "the API has the application as the form said",
+    );
+
+    // Three sessions of one user in the application, which a limit of one leaves at one.
+    const user = await createUser();
+    for (let i = 0; i < 3; i++) {
+      const res = await login(user.username, user.password, { transport: "cookie", client_id: "partner-portal" });
+      t.equal(res.statusCode, 200, `login ${i + 1} in partner-portal`);
+    }
+    const live = () => services.db.prisma.session.count({ where: { userId: user.id, clientId: "partner-portal", revokedAt: null } });
+    t.equal(await live(), 3);
+
+    await page.getByLabel("Sessions per user").fill("1");
+    await page.getByRole("button", { name: "Save" }).click();
+    const panel = page.getByRole("region", { name: "Effect of this policy change" });
+    await panel.waitFor();
+    const shown = async (key: string) => (await panel.locator(`[data-dry-run="${key}"]`).textContent())?.trim();
+    const policy = { ...Object.fromEntries(POLICY_FIELDS.map((f) => [f.wire, null])), access_token_ttl: "5m", max_sessions_per_user: 1 };
+    const dry = await admin("POST", "/admin/applications/partner-portal/policy/dry-run", { policy });
+    for (const key of ["sessions_ended", "sessions_shortened", "users_over_limit"]) {
+      t.equal(await shown(key), String(dry[key]), `the page shows the API's ${key}`);
+    }
+    t.equal(await shown("users_over_limit"), "1", "one user is over the new limit");
+    t.notOk(
+      (await admin("GET", "/admin/applications/partner-portal")).policy.max_sessions_per_user,
+      "nothing is saved before the confirm step",
+    );
+    t.equal(await live(), 3, "nor does the dry run end any session");
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}admin-application-dry-run.png`, fullPage: true });
+
+    await panel.getByRole("button", { name: "Confirm and save" }).click();
+    await page.getByText("Application partner-portal was updated.").waitFor();
+    t.match(
+      (await admin("GET", "/admin/applications/partner-portal")).policy,
+      { access_token_ttl: 300, max_sessions_per_user: 1 },
+      "the API has the new policy",
+    );
+    t.equal(await live(), 1, "and it took effect at once: the user is down to one session");
     t.same(consoleErrors, [], "no errors in the page's console");
   },
 );
