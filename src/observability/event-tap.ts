@@ -1,6 +1,29 @@
 import type { AuditLog, SessionStore, SessionTx } from "../domain/ports.js";
 import type { AuditEventInput } from "../domain/types.js";
 
+/** What writes audit rows in a transaction. */
+interface AuditWriter {
+  audit(event: AuditEventInput, at: Date): Promise<unknown>;
+  auditMany(events: readonly AuditEventInput[], at: Date): Promise<unknown>;
+}
+
+/** `tx` with every audit event it writes also pushed to `seen`, to be reported once the transaction committed. */
+export function tappedAudits<T extends AuditWriter>(tx: T, seen: AuditEventInput[]): T {
+  return {
+    ...tx,
+    audit: async (event: AuditEventInput, at: Date) => {
+      const r = await tx.audit(event, at);
+      seen.push(event);
+      return r;
+    },
+    auditMany: async (events: readonly AuditEventInput[], at: Date) => {
+      const r = await tx.auditMany(events, at);
+      seen.push(...events);
+      return r;
+    },
+  };
+}
+
 /**
  * Decorates the stores so every audit event is also handed to `onEvent`,
  * but only once its transaction has committed: a rolled-back decision is
@@ -15,15 +38,7 @@ export function tapSessionStore(store: SessionStore, onEvent: (e: AuditEventInpu
       const seen: AuditEventInput[] = [];
       const result = await store.transaction((tx) => {
         const tapped: SessionTx = {
-          ...tx,
-          audit: async (event, at) => {
-            await tx.audit(event, at);
-            seen.push(event);
-          },
-          auditMany: async (events, at) => {
-            await tx.auditMany(events, at);
-            seen.push(...events);
-          },
+          ...tappedAudits(tx, seen),
           insertSessionUnderCap: async (input) => {
             const inserted = await tx.insertSessionUnderCap(input);
             if (inserted) seen.push(input.audit);

@@ -7,6 +7,7 @@ import type { Application } from "../../domain/applications.js";
 import type { AuditEventInput } from "../../domain/types.js";
 import { sql, type SqlDriver, type SqlQueryable } from "../sql-driver.js";
 import { sessionTx } from "../sessions/session-repository.js";
+import { tappedAudits } from "../../observability/event-tap.js";
 import { LOCK_APPLICATION_EXCLUSIVE } from "./application-lock.js";
 import { applyPolicy, revokeApplicationSessions, userBoundaries } from "./policy-change-sql.js";
 import type { ApplicationReader } from "../prisma/application-store.js";
@@ -109,19 +110,7 @@ export function createApplicationRepository(
       try {
         const value = await driver.transaction(async (q) => {
           await q.query({ text: LOCK_APPLICATION_EXCLUSIVE, values: [id], name: "sa_application_lock_exclusive" });
-          const tx = applicationTx(q);
-          const observed: ApplicationTx = {
-            ...tx,
-            audit: async (e, at) => {
-              await tx.audit(e, at);
-              seen.push(e);
-            },
-            auditMany: async (events, at) => {
-              await tx.auditMany(events, at);
-              seen.push(...events);
-            },
-          };
-          const result = await work(observed);
+          const result = await work(tappedAudits(applicationTx(q), seen));
           if (!commit) throw new RollBack(result);
           return result;
         });
