@@ -55,6 +55,7 @@ import { createRedisRequestCeiling } from "./rate-limit/redis-request-ceiling.js
 import { unlimitedCeiling, type RequestCeiling } from "./rate-limit/request-ceiling.js";
 import { createPrismaAdminStore } from "./storage/prisma/admin-store.js";
 import { createPrismaApplicationReader } from "./storage/prisma/application-store.js";
+import { createSessionApplicationReader, type SessionApplicationReader } from "./storage/prisma/session-application.js";
 import type { RedisState } from "./storage/redis/redis-state.js";
 
 export interface Readiness {
@@ -76,6 +77,8 @@ export interface Services {
   applications: ApplicationCache;
   /** Applications' lifecycle and policy changes (admin API, CLI). */
   applicationService: ApplicationService;
+  /** Which application a refresh token's session belongs to (the Origin check of cookie refreshes, SPEC §13). */
+  sessionApplications: SessionApplicationReader;
   userService: UserService;
   sessionStore: SessionStore;
   sessions: SessionService;
@@ -376,6 +379,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       users,
       applications,
       applicationService,
+      sessionApplications: createSessionApplicationReader(db.prisma),
       userService,
       sessionStore,
       sessions,

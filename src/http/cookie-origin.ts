@@ -15,16 +15,18 @@ export interface ApplicationLookup {
  * allowed: pages served beside the service, as the same-origin deployment
  * and the `default` application (which lists no origins unless configured)
  * have, keep working. That is no gap: a page that shares the service's
- * origin already shares its cookies.
+ * origin already shares its cookies. `clientId` may be a read of it, made
+ * only when the Origin is a foreign one.
  */
-export type CookieOriginCheck = (request: FastifyRequest, clientId: string | undefined) => Promise<void>;
+export type CookieOriginCheck = (request: FastifyRequest, clientId: string | undefined | (() => Promise<string | null>)) => Promise<void>;
 
 export function cookieOriginCheck(applications: ApplicationLookup, issuer: string): CookieOriginCheck {
   const issuerOrigin = new URL(issuer).origin;
   return async (request, clientId) => {
     const origin = request.headers.origin;
     if (origin === undefined || origin === issuerOrigin || origin === addressedOrigin(request)) return;
-    const app = await applications.lookup(clientId ?? DEFAULT_APPLICATION_ID);
+    const id = typeof clientId === "function" ? await clientId() : clientId;
+    const app = await applications.lookup(id ?? DEFAULT_APPLICATION_ID);
     if (app?.origins.includes(origin)) return;
     throw forbidden("the request's Origin is not one of its application's origins");
   };

@@ -3,7 +3,6 @@ import { Type } from "typebox";
 import { AppError, invalidRequest } from "../../domain/errors.js";
 import type { Services } from "../../services.js";
 import { attemptKey } from "../../rate-limit/attempt-limiter.js";
-import { createSessionApplicationReader } from "../../storage/prisma/session-application.js";
 import { withBackoff } from "../backoff.js";
 import { clientContext } from "../client-context.js";
 import { cookieOriginCheck } from "../cookie-origin.js";
@@ -29,7 +28,6 @@ const RefreshBody = Type.Object(
 export function registerRefresh(app: App, services: Services): void {
   const cookies = services.config.cookies;
   const originCheck = cookieOriginCheck(services.applications, services.config.tokens.issuer);
-  const sessionApplication = createSessionApplicationReader(services.db.prisma);
   // SPEC §3: the reuse grace is measured to when the request arrived, before any queueing in this process.
   const arrivals = new WeakMap<object, Date>();
   app.post(
@@ -56,9 +54,7 @@ export function registerRefresh(app: App, services: Services): void {
       }
       requireCsrf(request, cookies);
       // SPEC §13: checked before the token is used, so a refused request rotates and clears nothing.
-      if (request.headers.origin !== undefined) {
-        await originCheck(request, (await sessionApplication.ofRefreshToken(fromCookie)) ?? undefined);
-      }
+      await originCheck(request, () => services.sessionApplications.ofRefreshToken(fromCookie));
       try {
         const tokens = await refresh(fromCookie, "cookie");
         return tokenBody(tokens, setSessionCookies(reply, tokens, cookies));
