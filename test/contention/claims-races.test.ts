@@ -205,6 +205,28 @@ async function raceRounds(t: Test, d: Deployment, rounds: number) {
   t.same([...statuses.keys()], [200], `every racing refresh answered 200: the sessions lived on (${JSON.stringify([...statuses])})`);
 }
 
+/**
+ * Concurrent first issuances for one new external subject, over every
+ * instance, find or create one user: none fails on the other's insert.
+ */
+async function firstIssuanceRace(t: Test, d: Deployment) {
+  const subject = `first-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => issue(d, d.instances[i % d.instances.length]!, subject)));
+  const statuses = [...new Set(answers.map((r) => r.statusCode))];
+  t.same(statuses, [200], `every concurrent first issuance answered 200 (${statuses.join(", ")})`);
+  const users = new Set(answers.filter((r) => r.statusCode === 200).map((r) => r.json().user_id as string));
+  t.equal(users.size, 1, "all of them found one user");
+  const other = await createClient(d.instances[0]!.services, ["sessions:issue"], "another upstream");
+  const elsewhere = await d.instances[0]!.app.inject({
+    method: "POST",
+    url: "/sessions",
+    headers: { authorization: other.basic },
+    payload: { external_subject: subject },
+  });
+  t.equal(elsewhere.statusCode, 200);
+  t.not(elsewhere.json().user_id, [...users][0], "the same subject from another service client is another user");
+}
+
 async function clusterDeployment(t: Test): Promise<{ cluster: Cluster; d: Deployment }> {
   const cluster = await startCluster(t, 3, ENV);
   const first = cluster.instances[0]!;
@@ -278,6 +300,8 @@ t.test("on three instances of one Postgres and Redis", async (t) => {
     await assertCarries(t, d, c, s, "reader", "local", "after the replay");
   });
 
+  t.test("first issuances of one external subject racing on three instances create one user", (t) => firstIssuanceRace(t, d));
+
   t.test("claims changes racing refresh loops on other instances, many rounds at second boundaries", async (t) => {
     await raceRounds(t, d, Number(process.env.CONTENTION_ROUNDS ?? 20));
   });
@@ -301,5 +325,6 @@ t.test("on one embedded (PGlite) instance", async (t) => {
     },
     advance: (ms) => clock.advance(ms),
   };
+  await firstIssuanceRace(t, d);
   await raceRounds(t, d, Math.ceil(Number(process.env.CONTENTION_ROUNDS ?? 20) / 2));
 });
