@@ -131,7 +131,7 @@ async function assertCarries(t: Test, d: Deployment, app: TestApp, s: Session, r
   for (const inst of d.instances) if (!(await isActive(inst, d.introspector, s.access))) inactive++;
   t.equal(inactive, 0, `${what}: every instance answers it active`);
   const verified = await d.verifier.verify(s.access, { transport: "header" });
-  t.equal((verified.claims as Record<string, unknown>).role, role, `${what}: the verifier accepts it, with the new role in claims`);
+  t.equal(verified.claims.role, role, `${what}: the verifier accepts it, with the new role in claims`);
 }
 
 /**
