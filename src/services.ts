@@ -9,6 +9,7 @@ import { createClientSecretHasher } from "./clients/client-secrets.js";
 import { AccessAuthenticator } from "./domain/access-auth.js";
 import { ClientService } from "./domain/client-service.js";
 import { systemClock, type Clock } from "./domain/clock.js";
+import { ClaimsService } from "./domain/claims-service.js";
 import { DelegatedIssuer } from "./domain/delegated-issue.js";
 import { ForwardAuth } from "./domain/forward-auth.js";
 import { IntrospectionService } from "./domain/introspection.js";
@@ -216,9 +217,9 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
     const tapped = tapSessionStore(createSessionRepository(db.sql), metrics.observe);
     const sessionStore: SessionStore = {
       ...tapped,
-      issueSession(userId, clientId, plan) {
-        return tapped.issueSession(userId, clientId, (application) => {
-          const write = plan(application);
+      issueSession(subject, clientId, plan) {
+        return tapped.issueSession(subject, clientId, (application, user) => {
+          const write = plan(application, user);
           owners.learn(write.session.id, write.session.userId);
           return write;
         });
@@ -334,6 +335,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       users,
       sessions: sessionStore,
       revocations,
+      claims: new ClaimsService({ sessions: sessionStore, publisher, clock, accessTokenTtlMs: config.tokens.accessTokenTtlMs }),
       passwords,
       audit,
       clock,
@@ -395,7 +397,7 @@ export async function createServices(config: Config, opts: ServiceOptions = {}):
       forwardAuth: new ForwardAuth(introspection),
       keyRevocation: new KeyRevocation({ keys, revocations, clock, accessTokenTtlMs: config.tokens.accessTokenTtlMs }),
       tokenRevocation: new TokenRevocation({ verifier, sessions: sessionStore, revocations }),
-      delegatedIssuer: new DelegatedIssuer({ sessions }),
+      delegatedIssuer: new DelegatedIssuer({ sessions, clock }),
       admin,
       auditLog: audit,
       auditChain,

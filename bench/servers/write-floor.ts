@@ -103,6 +103,10 @@ app.post("/sessions", async (request, reply) => {
       clientId: "default",
       accessTtlMs: null,
       idleTtlMs: null,
+      authentication: { authTime: now, amr: [], acr: null },
+      sessionClaims: null,
+      claims: null,
+      tokensNotBefore: null,
     },
     refreshToken: {
       id: crypto.randomUUID(),
@@ -128,7 +132,7 @@ app.post("/sessions", async (request, reply) => {
     maxLive: policy.maxSessionsPerUser,
     now,
   };
-  const attempt = await issueSession(db, userId, "default", () => write);
+  const attempt = await issueSession(db, { userId }, "default", () => write);
   if (!attempt.inserted) return reply.code(409).send({ error: attempt.user ? "no_room" : "no_such_user" });
   return reply.send(answer(userId, sessionId, refreshToken, now, expiries.accessExpiresAt));
 });

@@ -1,11 +1,14 @@
 import type { AuditRow } from "./audit-chain.js";
-import type { SessionRecord } from "./types.js";
+import type { Claims } from "./claims.js";
+import type { SessionRecord, UserKind } from "./types.js";
 
 export interface UserSummary {
   id: string;
   username: string;
-  /** The normalised login key: the search cursor. */
-  usernameKey: string;
+  kind: UserKind;
+  issuer: string | null;
+  externalSubject: string | null;
+  claims: Claims;
   disabled: boolean;
   createdAt: Date;
   liveSessions: number;
@@ -35,10 +38,20 @@ export interface AuditQuery {
 /** An audit event with its chain links (SPEC §14). */
 export type AuditRecord = AuditRow;
 
+/** Where a page of users ends: its last user's username and id. */
+export interface UserCursor {
+  username: string;
+  id: string;
+}
+
 /** Read models and updates the admin API needs beyond the session store. */
 export interface AdminStore {
-  /** Users whose username contains `q` (case-insensitive), ordered by username, after `after`. */
-  searchUsers(q: string | undefined, limit: number, after: string | undefined, now: Date): Promise<UserSummary[]>;
+  /**
+   * Users whose username (a local user's, lower-cased) or external subject
+   * contains `q` (case-insensitive), ordered by username then id, after `after`.
+   */
+  searchUsers(q: string | undefined, limit: number, after: UserCursor | undefined, now: Date): Promise<UserSummary[]>;
+  findUser(userId: string, now: Date): Promise<UserSummary | null>;
   setUserDisabled(userId: string, disabled: boolean, now: Date): Promise<boolean>;
   setUserPassword(userId: string, passwordHash: string, now: Date): Promise<boolean>;
   /** A user's sessions, newest first; ended ones only when asked. */

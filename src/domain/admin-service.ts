@@ -1,4 +1,6 @@
-import type { AdminStore, AuditQuery } from "./admin-ports.js";
+import type { AdminStore, AuditQuery, UserCursor } from "./admin-ports.js";
+import type { ClaimsService } from "./claims-service.js";
+import { validateClaims } from "./claims.js";
 import type { Clock } from "./clock.js";
 import { invalidRequest, notFound } from "./errors.js";
 import type { AuditLog, PasswordHasher, SessionStore, UserStore } from "./ports.js";
@@ -10,6 +12,7 @@ export interface AdminServiceDeps {
   users: UserStore;
   sessions: SessionStore;
   revocations: RevocationService;
+  claims: ClaimsService;
   passwords: PasswordHasher;
   audit: AuditLog;
   clock: Clock;
@@ -19,19 +22,36 @@ export interface AdminServiceDeps {
 export class AdminService {
   constructor(private readonly deps: AdminServiceDeps) {}
 
-  searchUsers(q: string | undefined, limit: number, after?: string) {
+  searchUsers(q: string | undefined, limit: number, after?: UserCursor) {
     return this.deps.admin.searchUsers(q?.normalize("NFKC").toLowerCase(), limit, after, this.deps.clock.now());
+  }
+
+  async user(userId: string) {
+    const user = await this.deps.admin.findUser(userId, this.deps.clock.now());
+    if (!user) throw notFound("no such user");
+    return user;
   }
 
   /**
    * PATCH /admin/users/:id. Disabling a user or setting a new password
-   * revokes all the user's sessions (SPEC §5).
+   * revokes all the user's sessions (SPEC §5); new claims stop the user's
+   * earlier tokens and keep the sessions (SPEC §11). Every field is checked
+   * before anything changes, and the claims, which can still be refused on
+   * a session's union, change first.
    */
-  async patchUser(userId: string, patch: { disabled?: boolean; password?: string }, actor: string): Promise<void> {
+  async patchUser(userId: string, patch: { disabled?: boolean; password?: string; claims?: unknown }, actor: string): Promise<void> {
     const { admin, users, revocations, passwords, audit, clock } = this.deps;
-    if (!(await users.findById(userId))) throw notFound("no such user");
+    const user = await users.findById(userId);
+    if (!user) throw notFound("no such user");
+    if (patch.password !== undefined && user.kind === "external") {
+      throw invalidRequest("an external user has no password: it signs in at its identity service");
+    }
     if (patch.password !== undefined && (patch.password.length < PASSWORD_MIN || patch.password.length > PASSWORD_MAX)) {
       throw invalidRequest(`password must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`);
+    }
+    if (patch.claims !== undefined) {
+      validateClaims(patch.claims, "claims");
+      await this.deps.claims.setUserClaims(userId, patch.claims, actor);
     }
     if (patch.disabled !== undefined) {
       await admin.setUserDisabled(userId, patch.disabled, clock.now());

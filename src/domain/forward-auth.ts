@@ -1,30 +1,9 @@
+import { customClaimsOf } from "./claims.js";
 import type { AccessTokenClaims } from "./ports.js";
 import { transportOf, type PresentedVia } from "./types.js";
 
 /** SPEC §10: the application of sessions whose token names none. */
 export const DEFAULT_CLIENT_ID = "default";
-
-/**
- * Claim names SPEC §2 and RFC 7519/9068 register (SPEC §11): never custom
- * claims, so never in X-Auth-Claims.
- */
-const REGISTERED_CLAIMS = new Set([
-  "iss",
-  "sub",
-  "aud",
-  "exp",
-  "nbf",
-  "iat",
-  "jti",
-  "sid",
-  "trn",
-  "client_id",
-  "auth_time",
-  "amr",
-  "acr",
-  "cnf",
-  "scope",
-]);
 
 /** One gateway question in plain values (the HTTP layer reads them from the request). */
 export interface ForwardAuthQuestion {
@@ -88,15 +67,6 @@ export function identityOf(claims: AccessTokenClaims): ForwardIdentity {
     expires: claims.exp,
     claims: customClaimsOf(claims),
   };
-}
-
-/** SPEC §11: whatever a token carries beyond the registered names. */
-export function customClaimsOf(claims: AccessTokenClaims): Record<string, unknown> | null {
-  let custom: Record<string, unknown> | null = null;
-  for (const [name, value] of Object.entries(claims)) {
-    if (!REGISTERED_CLAIMS.has(name)) (custom ??= {})[name] = value;
-  }
-  return custom;
 }
 
 /** RFC 9110 §9.2.1: only these leave the resource as it was. */

@@ -1,12 +1,13 @@
 import { hashToken, looksLikeOpaqueToken } from "../crypto/opaque-token.js";
 import { DEFAULT_APPLICATION_ID } from "./applications.js";
 import type { Clock } from "./clock.js";
+import { customClaimsOf } from "./claims.js";
 import { AppError } from "./errors.js";
 import type { AccessTokenClaims, AccessTokenVerifier, SessionStore, UserStore } from "./ports.js";
 import type { RevocationCheck } from "./revocation-ports.js";
 import type { SessionOwners } from "./session-owners.js";
 import { sessionState } from "./session-policy.js";
-import { transportOf, type PresentedVia, type Transport } from "./types.js";
+import { transportOf, type PresentedVia, type SessionRecord, type Transport } from "./types.js";
 
 /** RFC 7662 §2.2: an inactive token reveals nothing else. */
 export const INACTIVE = Object.freeze({ active: false as const });
@@ -24,6 +25,12 @@ export interface ActiveToken {
   trn: Transport;
   /** SPEC §10: the session's application. */
   client_id: string;
+  /** SPEC §11: how the user authenticated; absent only on tokens that predate it. */
+  auth_time?: number;
+  amr?: string[];
+  acr?: string;
+  /** And the custom claims, at the top level (RFC 7662 §2.2). */
+  [claim: string]: unknown;
 }
 
 export type IntrospectionResult = typeof INACTIVE | ActiveToken;
@@ -81,6 +88,10 @@ export class IntrospectionService {
     const claims = await this.liveAccessClaims(token);
     if (!claims) return INACTIVE;
     return {
+      ...customClaimsOf(claims),
+      ...(claims.auth_time === undefined ? {} : { auth_time: claims.auth_time }),
+      ...(claims.amr === undefined ? {} : { amr: claims.amr }),
+      ...(claims.acr === undefined ? {} : { acr: claims.acr }),
       active: true,
       sub: claims.sub,
       sid: claims.sid,
@@ -94,6 +105,12 @@ export class IntrospectionService {
       // Tokens minted before applications name none: their sessions are the default application's.
       client_id: claims.client_id ?? DEFAULT_APPLICATION_ID,
     };
+  }
+
+  /** A refresh token's answer carries its session's authentication and current claims, like its next access token. */
+  private identityOfSession(session: SessionRecord) {
+    const { authTime, amr, acr } = session.authentication;
+    return { ...session.claims, auth_time: seconds(authTime), amr, ...(acr ? { acr } : {}) };
   }
 
   private async refreshToken(token: string): Promise<IntrospectionResult> {
@@ -120,6 +137,7 @@ export class IntrospectionService {
       token_type: "refresh_token",
       trn: session.transport,
       client_id: session.clientId,
+      ...this.identityOfSession(session),
     };
   }
 }

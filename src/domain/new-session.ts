@@ -3,7 +3,8 @@ import { type Application, type ApplicationPolicy, resolvePolicy, sessionLifetim
 import { invalidClient, invalidRequest } from "./errors.js";
 import type { NewSessionWrite } from "./ports.js";
 import { initialExpiries } from "./session-policy.js";
-import type { ClientContext, DeviceInfo, SessionRecord, Transport } from "./types.js";
+import { type Claims, mergeClaims } from "./claims.js";
+import type { Authentication, ClientContext, DeviceInfo, SessionRecord, Transport, UserRecord } from "./types.js";
 
 /**
  * Why a session of `application` over `transport` may not exist, SPEC §10:
@@ -33,8 +34,11 @@ export function admitApplication(application: Application | null, transport: Tra
 
 /** Everything about a new session that does not depend on when, or under which policy, it is written. */
 export interface NewSessionRequest {
-  userId: string;
   transport: Transport;
+  /** How the user authenticated (SPEC §11): `/login` says a password, now; an upstream says what it saw. */
+  authentication: Authentication;
+  /** The session's own claims, validated (validateClaims); they win over the user's. */
+  sessionClaims: Claims | null;
   ctx: ClientContext;
   device: DeviceInfo;
   /** The opaque first refresh token; only its hash is written. */
@@ -46,10 +50,12 @@ export interface NewSessionRequest {
  * The session, its first refresh token and its audit event, under the
  * application's policy at `now`; `evicted` names the sessions it displaced.
  * The session carries the application's own lifetimes for its refreshes
- * (sessionLifetimeColumns) and its limit decides whether it is written.
+ * (sessionLifetimeColumns) and its limit decides whether it is written, and
+ * the union of the user's claims as read under the user's lock and its own.
  */
 export function newSessionWrite(
   r: NewSessionRequest,
+  user: Pick<UserRecord, "id" | "claims">,
   application: Application,
   policy: ApplicationPolicy,
   now: Date,
@@ -57,7 +63,7 @@ export function newSessionWrite(
 ): NewSessionWrite {
   const session: SessionRecord = {
     id: crypto.randomUUID(),
-    userId: r.userId,
+    userId: user.id,
     clientId: application.id,
     transport: r.transport,
     createdAt: now,
@@ -73,6 +79,10 @@ export function newSessionWrite(
     revokedReason: null,
     revokedBy: null,
     ...sessionLifetimeColumns(application.policy),
+    authentication: r.authentication,
+    sessionClaims: r.sessionClaims,
+    claims: mergeClaims(user.claims, r.sessionClaims),
+    tokensNotBefore: null,
   };
   return {
     session,
@@ -90,7 +100,7 @@ export function newSessionWrite(
     },
     audit: {
       ...r.event,
-      userId: r.userId,
+      userId: user.id,
       sessionId: session.id,
       ...r.ctx,
       detail: { transport: r.transport, evicted, client_id: application.id },

@@ -1,4 +1,5 @@
 import type { Application } from "./applications.js";
+import type { Claims } from "./claims.js";
 import type {
   AuditEventInput,
   DeviceInfo,
@@ -44,7 +45,7 @@ export interface SessionTx {
    * was granted. A policy change of the application is thus wholly before
    * this issuance or wholly after it.
    */
-  lockForIssue(userId: string, clientId: string): Promise<IssueLocks>;
+  lockForIssue(subject: IssueSubject, clientId: string): Promise<IssueLocks>;
   /** Locks the session row: serialises refreshes and revocations of one session. */
   lockSession(sessionId: string): Promise<SessionRecord | null>;
   /** The user's not_before as committed now; read under a session lock it is the one that session's tokens must follow. */
@@ -59,6 +60,12 @@ export interface SessionTx {
   /** Revokes and locks every unrevoked session of a user, returning each as its last committed write left it. */
   revokeUserSessions(userId: string, at: Date, reason: RevocationReason, by: string): Promise<RevokedSession[]>;
   setUserNotBefore(userId: string, at: Date): Promise<void>;
+  /** Replaces the user's custom claims (SPEC §11). */
+  setUserClaims(userId: string, claims: Claims, at: Date): Promise<void>;
+  /** Locks every unrevoked session of a user and reads what a claims change rewrites, as its last committed write left it. */
+  lockSessionsForClaims(userId: string): Promise<ClaimsOfSession[]>;
+  /** Rewrites the sessions' claims and lifts their next tokens past `tokensNotBefore`, in one statement. */
+  setSessionClaims(sessions: ReadonlyArray<{ id: string; claims: Claims | null }>, tokensNotBefore: Date): Promise<void>;
   findRefreshTokenByHash(hash: Uint8Array): Promise<RefreshTokenRecord | null>;
   findRefreshTokenById(id: string): Promise<RefreshTokenRecord | null>;
   insertRefreshToken(token: RefreshTokenRecord & { hash: Uint8Array }): Promise<void>;
@@ -81,6 +88,16 @@ export interface SessionTx {
   auditMany(events: readonly AuditEventInput[], at: Date): Promise<void>;
 }
 
+/** What a claims change reads of a session under its row lock. */
+export type ClaimsOfSession = Pick<SessionRecord, "id" | "sessionClaims" | "lastSeenAt" | "accessExpiresAt">;
+
+/**
+ * Whom an issuance is for: a user by id, or an external user by the service
+ * client that vouches for it and the upstream's subject, created by the
+ * first issuance (SPEC §11).
+ */
+export type IssueSubject = { userId: string } | { issuer: string; externalSubject: string };
+
 /** The user and the application an issuance found under their locks (null: no such row). */
 export interface IssueLocks {
   user: UserRecord | null;
@@ -99,7 +116,10 @@ export interface NewSessionWrite {
 }
 
 /** What the answer and the access token need of a rotated session. */
-export type RotatedSession = Pick<SessionRecord, "id" | "userId" | "clientId" | "transport" | "idleExpiresAt" | "accessExpiresAt">;
+export type RotatedSession = Pick<
+  SessionRecord,
+  "id" | "userId" | "clientId" | "transport" | "idleExpiresAt" | "accessExpiresAt" | "authentication" | "claims" | "tokensNotBefore"
+>;
 
 /**
  * The ordinary rotation, decided and written by one statement
@@ -139,7 +159,7 @@ export interface FastRotationOutcome {
  * planned for them) and whether that was written.
  */
 export interface IssueAttempt {
-  user: Pick<UserRecord, "disabled" | "notBefore"> | null;
+  user: Pick<UserRecord, "id" | "disabled" | "notBefore"> | null;
   write: NewSessionWrite | null;
   inserted: boolean;
 }
@@ -149,7 +169,7 @@ export interface IssueAttempt {
  * locks (null: no such application). Throwing refuses the issuance, and
  * nothing is written.
  */
-export type IssuePlan = (application: Application | null) => NewSessionWrite;
+export type IssuePlan = (application: Application | null, user: UserRecord) => NewSessionWrite;
 
 export interface SessionStore {
   transaction<T>(work: (tx: SessionTx) => Promise<T>): Promise<T>;
@@ -170,7 +190,7 @@ export interface SessionStore {
    * the limit: the caller evicts (or denies) in a transaction of its own. A
    * missing or disabled user gets nothing planned or written.
    */
-  issueSession(userId: string, clientId: string, plan: IssuePlan): Promise<IssueAttempt>;
+  issueSession(subject: IssueSubject, clientId: string, plan: IssuePlan): Promise<IssueAttempt>;
   findSession(sessionId: string): Promise<SessionRecord | null>;
   /** The latest live "tokens of this session issued before" instant (a shortened access lifetime, SPEC §10), or null. */
   sessionNotBefore(sessionId: string, now: Date): Promise<Date | null>;
@@ -211,13 +231,30 @@ export interface AccessTokenClaims {
   trn: "bearer" | "cookie";
   /** SPEC §10: the application the session belongs to; absent on tokens that predate applications. */
   client_id?: string;
+  /** SPEC §11; absent on tokens that predate them. */
+  auth_time?: number;
+  amr?: string[];
+  acr?: string;
   /** Everything else the token carries (SPEC §11's custom claims among them). */
   [claim: string]: unknown;
 }
 
 export interface AccessTokenSigner {
   /** Signs an access token for the session; exp is given in epoch seconds. */
-  sign(claims: { sub: string; sid: string; trn: "bearer" | "cookie"; client_id: string; iat: number; exp: number }): Promise<string>;
+  sign(claims: {
+    sub: string;
+    sid: string;
+    trn: "bearer" | "cookie";
+    client_id: string;
+    iat: number;
+    exp: number;
+    /** SPEC §11: how the user authenticated; every session's token carries auth_time and amr. */
+    auth_time?: number;
+    amr?: string[];
+    acr?: string | null;
+    /** Custom claims (SPEC §11), none of them a registered name. */
+    claims?: Claims | null;
+  }): Promise<string>;
 }
 
 export interface AccessTokenVerifier {

@@ -9,6 +9,7 @@ import { refreshOnLockedPath } from "./refresh-locked-path.js";
 import type {
   AccessTokenSigner,
   AuditLog,
+  IssueSubject,
   NewSessionWrite,
   PasswordHasher,
   RevocationPublisher,
@@ -17,9 +18,10 @@ import type {
   SessionTx,
   UserStore,
 } from "./ports.js";
-import { admitApplication, newSessionWrite } from "./new-session.js";
+import type { Claims } from "./claims.js";
+import { admitApplication, type NewSessionRequest, newSessionWrite } from "./new-session.js";
 import { secondsUntil } from "./session-policy.js";
-import type { ClientContext, DeviceInfo, Transport, UserRecord } from "./types.js";
+import type { Authentication, ClientContext, DeviceInfo, Transport, UserRecord } from "./types.js";
 import { normalizeUsername } from "./usernames.js";
 import { revokeSessionInTx, type RevocationCommit } from "./revocation-entries.js";
 
@@ -51,6 +53,16 @@ export interface IssuedTokens {
   refreshExpiresIn: number;
   /** Sessions revoked by the per-user cap to make room for this one. */
   evictedSessionIds: string[];
+}
+
+/** What a new session is for, and how its user authenticated (SPEC §11). */
+export interface IssueGrant {
+  subject: IssueSubject;
+  clientId: string;
+  transport: Transport;
+  authentication: Authentication;
+  /** The session's own claims, already validated; the user's are read under the issuance's lock. */
+  sessionClaims?: Claims | null;
 }
 
 /**
@@ -85,7 +97,8 @@ export class SessionService {
   ): Promise<IssuedTokens> {
     const { users, passwords, audit, clock } = this.deps;
     const user = await users.findByUsernameKey(normalizeUsername(username));
-    const ok = user ? await passwords.verify(user.passwordHash, password) : (await passwords.verifyDummy(password), false);
+    // External users have no password (SPEC §11) and no login key; the check is for a corrupted row.
+    const ok = user?.passwordHash ? await passwords.verify(user.passwordHash, password) : (await passwords.verifyDummy(password), false);
     if (!user || !ok || user.disabled) {
       const reason = !user ? "unknown_user" : !ok ? "bad_password" : "user_disabled";
       await audit.record(
@@ -101,7 +114,11 @@ export class SessionService {
       // One answer for every cause, so usernames cannot be enumerated.
       throw invalidGrant("invalid username or password", reason);
     }
-    return this.issue({ userId: user.id, clientId, transport }, ctx, { type: "login_success", actor: `user:${user.id}` });
+    const authentication = { authTime: clock.now(), amr: ["pwd"], acr: null };
+    return this.issue({ subject: { userId: user.id }, clientId, transport, authentication }, ctx, {
+      type: "login_success",
+      actor: `user:${user.id}`,
+    });
   }
 
   /**
@@ -115,14 +132,22 @@ export class SessionService {
    * or refuses with `session_limit` and revokes nothing.
    */
   async issue(
-    grant: { userId: string; clientId: string; transport: Transport },
+    grant: IssueGrant,
     ctx: ClientContext,
     event: { type: string; actor: string },
     refuse: IssueRefusal = refuseForLogin,
   ): Promise<IssuedTokens> {
     const { sessions, clock, policy: defaults, parseUserAgent } = this.deps;
-    const { userId, clientId, transport } = grant;
-    const request = { userId, transport, ctx, device: parseUserAgent(ctx.userAgent), refreshToken: newOpaqueToken(), event };
+    const { subject, clientId, transport } = grant;
+    const request: NewSessionRequest = {
+      transport,
+      authentication: grant.authentication,
+      sessionClaims: grant.sessionClaims ?? null,
+      ctx,
+      device: parseUserAgent(ctx.userAgent),
+      refreshToken: newOpaqueToken(),
+      event,
+    };
     const admit = <U extends Pick<UserRecord, "disabled">>(user: U | null): U => {
       const refusal = refuse(user);
       if (refusal || !user) throw refusal ?? invalidGrant();
@@ -130,14 +155,14 @@ export class SessionService {
     };
     // Decided on the application as read under the locks (admitApplication throws for an unknown one).
     let policy: ApplicationPolicy = defaults;
-    const plan = (application: Application | null, now: Date, evicted: string[]) => {
+    const plan = (application: Application | null, user: UserRecord, now: Date, evicted: string[]) => {
       policy = admitApplication(application, transport, defaults);
-      return newSessionWrite(request, application!, policy, now, evicted);
+      return newSessionWrite(request, user, application!, policy, now, evicted);
     };
 
     // Room under the limit, the common case: one call that takes the locks
     // and writes only for an existing, enabled user below the limit.
-    const attempt = await sessions.issueSession(userId, clientId, (application) => plan(application, clock.now(), []));
+    const attempt = await sessions.issueSession(subject, clientId, (application, user) => plan(application, user, clock.now(), []));
     const user = admit(attempt.user);
     const first = attempt.write!;
     if (attempt.inserted) {
@@ -146,14 +171,15 @@ export class SessionService {
     if (policy.onLimit === "deny") return this.deny(first, policy);
 
     // At the limit (nothing was written above): evict the oldest under the same locks, then insert.
+    const userId = user.id;
     const result = await sessions.transaction(async (tx) => {
-      const locked = await tx.lockForIssue(userId, clientId);
+      const locked = await tx.lockForIssue({ userId }, clientId);
       const user = admit(locked.user);
       const now = clock.now();
       policy = admitApplication(locked.application, transport, defaults);
       if (policy.onLimit === "deny") return null; // the policy changed in between: nothing was revoked yet
       const evicted = await this.evictForRoom(tx, clientId, userId, now, event.actor, policy.maxSessionsPerUser);
-      const write = plan(locked.application, now, evicted.sessionIds);
+      const write = plan(locked.application, user, now, evicted.sessionIds);
       // Still under the locks: the evictions made room that nothing else could take.
       if (!(await tx.insertSessionUnderCap(write))) throw new AppError("server_error", 500, "no room for a session after eviction");
       return { write, notBefore: user.notBefore, evicted };
@@ -238,6 +264,9 @@ export class SessionService {
    * `notBefore` must have been read under the session's or the user's lock,
    * in the transaction that issued (revocation-service.ts, nextNotBefore):
    * a token is lifted past a user-wide revocation only when it postdates it.
+   * The session's own `tokensNotBefore` (a claims change) was read with the
+   * session row under its lock, so the token carries the claims written
+   * with it and may be lifted past it.
    */
   private async tokensFor(
     session: RotatedSession,
@@ -245,9 +274,11 @@ export class SessionService {
     now: Date,
     notBefore: Date | null,
   ): Promise<Omit<IssuedTokens, "evictedSessionIds">> {
-    const iat = Math.max(Math.floor(now.getTime() / 1000), notBefore ? Math.ceil(notBefore.getTime() / 1000) : 0);
+    const ceilSec = (d: Date | null) => (d ? Math.ceil(d.getTime() / 1000) : 0);
+    const iat = Math.max(Math.floor(now.getTime() / 1000), ceilSec(notBefore), ceilSec(session.tokensNotBefore));
     const exp = Math.floor(session.accessExpiresAt.getTime() / 1000);
     if (exp <= iat) throw invalidGrant("the session has reached its maximum lifetime");
+    const { authTime, amr, acr } = session.authentication;
     const accessToken = await this.deps.signer.sign({
       sub: session.userId,
       sid: session.id,
@@ -255,6 +286,10 @@ export class SessionService {
       client_id: session.clientId,
       iat,
       exp,
+      auth_time: Math.floor(authTime.getTime() / 1000),
+      amr,
+      acr,
+      claims: session.claims,
     });
     return {
       sessionId: session.id,

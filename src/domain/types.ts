@@ -1,4 +1,5 @@
 /** Plain records the domain works on; storage maps its rows to these. */
+import type { Claims } from "./claims.js";
 
 export type Transport = "bearer" | "cookie";
 
@@ -28,10 +29,21 @@ export interface DeviceInfo {
   type: string | null;
 }
 
+/** SPEC §11: a user with a password here, or one an upstream identity service vouches for. */
+export type UserKind = "local" | "external";
+
 export interface UserRecord {
   id: string;
+  /** A local user's username as entered; an external user's external subject. */
   username: string;
-  passwordHash: string;
+  /** Null for external users: they have no password and cannot use /login. */
+  passwordHash: string | null;
+  kind: UserKind;
+  /** The service client that scopes an external user's subject; null for local users. */
+  issuer: string | null;
+  externalSubject: string | null;
+  /** Custom claims (SPEC §11), {} when none. */
+  claims: Claims;
   disabled: boolean;
   notBefore: Date | null;
   createdAt: Date;
@@ -60,6 +72,21 @@ export interface SessionRecord {
   /** The application's access and idle lifetimes, copied at issue; null: the service-wide value. */
   accessTtlMs: number | null;
   idleTtlMs: number | null;
+  /** How and when the user authenticated (SPEC §11), kept across refreshes. */
+  authentication: Authentication;
+  /** The session's own claims (POST /sessions), null when none. */
+  sessionClaims: Claims | null;
+  /** What its tokens carry: the user's claims, then the session's (mergeClaims); null when none. */
+  claims: Claims | null;
+  /** The session's tokens issued before this instant are invalid (a claims change): the next ones are lifted past it. */
+  tokensNotBefore: Date | null;
+}
+
+/** SPEC §11: `auth_time`, `amr` (RFC 8176) and `acr` of a session. */
+export interface Authentication {
+  authTime: Date;
+  amr: string[];
+  acr: string | null;
 }
 
 export interface RefreshTokenRecord {

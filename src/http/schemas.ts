@@ -31,6 +31,8 @@ export const TokenResponse = Type.Object({
   expires_in: Type.Integer(),
   refresh_expires_in: Type.Optional(Type.Integer()),
   session_id: Type.String(),
+  /** POST /sessions: the session's user, the tokens' `sub` (an external user's id is learned here). */
+  user_id: Type.Optional(Type.String()),
   /** Cookie sessions: the CSRF cookie's value, for pages that cannot read it (SPEC §13). */
   csrf_token: Type.Optional(Type.String()),
   evicted_session_ids: Type.Optional(Type.Array(Type.String())),

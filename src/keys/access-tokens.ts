@@ -23,10 +23,12 @@ export interface TokenSettings {
 export function createAccessTokenSigner(keys: KeyManager, settings: TokenSettings): AccessTokenSigner {
   const aud = settings.audience.length === 1 ? settings.audience[0]! : settings.audience;
   return {
-    async sign({ sub, sid, trn, client_id, iat, exp }) {
+    async sign({ sub, sid, trn, client_id, iat, exp, auth_time, amr, acr, claims }) {
       const key = await usableSigningKey(keys);
       // RFC 9068 access token (typ at+jwt, client_id required); iat and exp are NumericDates, whole seconds.
+      // Custom claims first: none has a registered name (validateClaims), and those below would win anyway.
       const payload = {
+        ...claims,
         sid,
         trn,
         client_id,
@@ -36,6 +38,9 @@ export function createAccessTokenSigner(keys: KeyManager, settings: TokenSetting
         iat: Math.floor(iat),
         exp: Math.floor(exp),
         jti: randomUUID(),
+        ...(auth_time === undefined ? {} : { auth_time }),
+        ...(amr === undefined ? {} : { amr }),
+        ...(acr ? { acr } : {}),
       };
       return signCompactJws(key.alg, key.kid, key.privateKey, "at+jwt", payload);
     },
@@ -98,7 +103,10 @@ export function createAccessTokenVerifier(
           typeof payload.sid !== "string" ||
           typeof payload.jti !== "string" ||
           (payload.trn !== "bearer" && payload.trn !== "cookie") ||
-          (payload.client_id !== undefined && typeof payload.client_id !== "string")
+          (payload.client_id !== undefined && typeof payload.client_id !== "string") ||
+          (payload.auth_time !== undefined && typeof payload.auth_time !== "number") ||
+          (payload.amr !== undefined && !(Array.isArray(payload.amr) && payload.amr.every((m) => typeof m === "string"))) ||
+          (payload.acr !== undefined && typeof payload.acr !== "string")
         ) {
           throw invalidToken("token claims are malformed");
         }

@@ -50,8 +50,8 @@ export function tapSessionStore(store: SessionStore, onEvent: (e: AuditEventInpu
       for (const e of seen) onEvent(e);
       return result;
     },
-    async issueSession(userId, clientId, plan) {
-      const attempt = await store.issueSession(userId, clientId, plan);
+    async issueSession(subject, clientId, plan) {
+      const attempt = await store.issueSession(subject, clientId, plan);
       if (attempt.inserted && attempt.write) onEvent(attempt.write.audit);
       return attempt;
     },

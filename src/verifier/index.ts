@@ -10,6 +10,7 @@
  */
 import { errors, jwtVerify, type CryptoKey, type JWTHeaderParameters, type JWTPayload, type JWTVerifyOptions } from "jose";
 import { ClaimsCache } from "./claims-cache.js";
+import { customClaimsOf } from "./registered-claims.js";
 import { RevocationListStaleError, TokenInvalidError, TokenRevokedError, TransportMismatchError, VerifierError } from "./errors.js";
 import { basicAuthorization } from "./http.js";
 import { JwksCache, MAX_KID_LENGTH } from "./jwks-cache.js";
@@ -50,6 +51,12 @@ export interface VerifiedClaims extends JWTPayload {
   trn: "bearer" | "cookie";
   /** SPEC §10: the application the session belongs to (`default` for tokens minted before applications). */
   client_id: string;
+  /** SPEC §11: when and how the user authenticated (absent on tokens minted before them). */
+  auth_time?: number;
+  amr?: readonly string[];
+  acr?: string;
+  /** SPEC §11: the custom claims (roles, tenant, …): everything but the registered names; {} when none. */
+  claims: Readonly<Record<string, unknown>>;
 }
 
 export interface VerifierStatus {
@@ -225,12 +232,18 @@ export function createVerifier(options: VerifierOptions): Verifier {
         typeof p.iat !== "number" ||
         typeof p.exp !== "number" ||
         (p.trn !== "bearer" && p.trn !== "cookie") ||
-        (p.client_id !== undefined && typeof p.client_id !== "string")
+        (p.client_id !== undefined && typeof p.client_id !== "string") ||
+        (p.auth_time !== undefined && typeof p.auth_time !== "number") ||
+        (p.amr !== undefined && !(Array.isArray(p.amr) && p.amr.every((m) => typeof m === "string"))) ||
+        (p.acr !== undefined && typeof p.acr !== "string")
       ) {
         throw new TokenInvalidError("bad_claims", "the access token's claims are malformed");
       }
       if (Array.isArray(p.aud)) Object.freeze(p.aud);
-      claims = Object.freeze(p.client_id === undefined ? { ...p, client_id: DEFAULT_CLIENT_ID } : p) as VerifiedClaims;
+      if (Array.isArray(p.amr)) Object.freeze(p.amr);
+      // A custom claim that happens to be named `claims` is found inside `claims`, like every other.
+      const custom = Object.freeze(customClaimsOf(p) ?? {});
+      claims = Object.freeze({ ...p, client_id: p.client_id ?? DEFAULT_CLIENT_ID, claims: custom }) as VerifiedClaims;
       kid = result.protectedHeader.kid!;
       claimsCache.set(token, { claims, kid });
       nowMs = clock.now().getTime();

@@ -123,7 +123,7 @@ t.test("postgres: an issuance waiting for the user's lock counts the session com
     [randomUUID(), user.id, now, later],
   );
   const pending = ctx.services.sessions.issue(
-    { userId: user.id, clientId: "default", transport: "bearer" },
+    { subject: { userId: user.id }, clientId: "default", transport: "bearer", authentication: { authTime: now, amr: [], acr: null } },
     { ip: null, userAgent: null },
     { type: "login", actor: "test" },
   );

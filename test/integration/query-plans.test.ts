@@ -33,6 +33,7 @@ function literal(v: unknown): string {
   const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
   if (v instanceof Date) return quote(v.toISOString());
   if (v instanceof Uint8Array) return quote(`\\x${Buffer.from(v).toString("hex")}`);
+  if (Array.isArray(v)) return quote(`{${v.map((e) => `"${String(e).replace(/["\\]/g, "\\$&")}"`).join(",")}}`);
   return quote(String(v));
 }
 
@@ -63,7 +64,7 @@ async function statementsOfTheHotPath(): Promise<Array<{ what: string; statement
     }),
   );
   await take("user lock", {}, (q) => lockUserRow(q, randomUUID()));
-  await take("issuance locks", {}, (q) => lockForIssue(q, randomUUID(), "default"));
+  await take("issuance locks", {}, (q) => lockForIssue(q, { userId: randomUUID() }, "default"));
   const sessionId = randomUUID();
   await take("issuance", { inserted: 3 }, (q) =>
     insertSessionUnderCap(q, {
@@ -90,6 +91,10 @@ async function statementsOfTheHotPath(): Promise<Array<{ what: string; statement
         clientId: "default",
         accessTtlMs: null,
         idleTtlMs: null,
+        authentication: { authTime: now, amr: [], acr: null },
+        sessionClaims: null,
+        claims: null,
+        tokensNotBefore: null,
       },
       refreshToken: {
         id: randomUUID(),

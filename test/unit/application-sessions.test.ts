@@ -87,15 +87,18 @@ t.test("a new session's write follows the application's policy", async (t) => {
   const application = app({ id: "ios", policy: { accessTokenTtlMs: 2 * MINUTE, refreshTokenTtlMs: HOUR, sessionMaxLifetimeMs: DAY } });
   const policy = admitApplication(application, "bearer", DEFAULTS);
   const request = {
-    userId: "u1",
     transport: "bearer" as const,
+    authentication: { authTime: now, amr: ["pwd"], acr: null },
+    sessionClaims: { tenant: "t1" },
     ctx: { ip: "203.0.113.1", userAgent: "ua" },
     device: { browser: "Firefox", os: "Linux", type: "desktop" },
     refreshToken: "opaque",
     event: { type: "login_success", actor: "user:u1" },
   };
-  const w = newSessionWrite(request, application, policy, now, ["old"]);
+  const w = newSessionWrite(request, { id: "u1", claims: { role: "viewer", tenant: "t0" } }, application, policy, now, ["old"]);
   t.match(w.session, { userId: "u1", clientId: "ios", accessTtlMs: 2 * MINUTE, idleTtlMs: HOUR, createdAt: now });
+  t.same(w.session.claims, { role: "viewer", tenant: "t1" }, "the user's claims, the session's winning a conflict");
+  t.same(w.session.authentication.amr, ["pwd"]);
   t.equal(w.session.absoluteExpiresAt.getTime(), now.getTime() + DAY, "created + the application's maximum lifetime");
   t.equal(w.session.idleExpiresAt.getTime(), now.getTime() + HOUR);
   t.equal(w.session.accessExpiresAt.getTime(), now.getTime() + 2 * MINUTE);

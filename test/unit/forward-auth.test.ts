@@ -1,5 +1,6 @@
 import t from "tap";
-import { customClaimsOf, ForwardAuth, identityOf, isUnsafe } from "../../src/domain/forward-auth.js";
+import { customClaimsOf } from "../../src/domain/claims.js";
+import { ForwardAuth, identityOf, isUnsafe } from "../../src/domain/forward-auth.js";
 import type { AccessTokenClaims } from "../../src/domain/ports.js";
 
 const base: AccessTokenClaims = { iss: "i", sub: "u1", aud: "a", iat: 1, exp: 2, jti: "j", sid: "s1", trn: "cookie" };

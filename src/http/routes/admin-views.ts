@@ -9,6 +9,10 @@ import { sessionView } from "./sessions.js";
 export const userView = (u: UserSummary) => ({
   id: u.id,
   username: u.username,
+  kind: u.kind,
+  issuer: u.issuer,
+  external_subject: u.externalSubject,
+  claims: u.claims,
   disabled: u.disabled,
   created_at: u.createdAt.toISOString(),
   live_sessions: u.liveSessions,

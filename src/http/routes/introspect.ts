@@ -18,19 +18,26 @@ const IntrospectBody = Type.Object(
   { additionalProperties: true },
 );
 
-const IntrospectResponse = Type.Object({
-  active: Type.Boolean(),
-  sub: Type.Optional(Type.String()),
-  sid: Type.Optional(Type.String()),
-  exp: Type.Optional(Type.Integer()),
-  iat: Type.Optional(Type.Integer()),
-  iss: Type.Optional(Type.String()),
-  aud: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
-  jti: Type.Optional(Type.String()),
-  token_type: Type.Optional(Type.String()),
-  trn: Type.Optional(Type.String()),
-  client_id: Type.Optional(Type.String()),
-});
+const IntrospectResponse = Type.Object(
+  {
+    active: Type.Boolean(),
+    sub: Type.Optional(Type.String()),
+    sid: Type.Optional(Type.String()),
+    exp: Type.Optional(Type.Integer()),
+    iat: Type.Optional(Type.Integer()),
+    iss: Type.Optional(Type.String()),
+    aud: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])),
+    jti: Type.Optional(Type.String()),
+    token_type: Type.Optional(Type.String()),
+    trn: Type.Optional(Type.String()),
+    client_id: Type.Optional(Type.String()),
+    auth_time: Type.Optional(Type.Integer()),
+    amr: Type.Optional(Type.Array(Type.String())),
+    acr: Type.Optional(Type.String()),
+    // SPEC §11: the custom claims, at the top level.
+  },
+  { additionalProperties: true },
+);
 
 /** POST /introspect (RFC 7662, SPEC §5), scope `introspect`; form-encoded or JSON. */
 export function registerIntrospect(app: App, services: Services): void {

@@ -9,8 +9,16 @@ import { ClientCredentialFields } from "./client-credentials.js";
 
 const IssueBody = Type.Object(
   {
-    subject: Type.String({ format: "uuid" }),
+    // Exactly one of the two (SPEC §11): a local user's id, or the upstream's stable id for an external user.
+    subject: Type.Optional(Type.String({ format: "uuid" })),
+    external_subject: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     transport: Type.Optional(TransportField),
+    // How the upstream authenticated the user (SPEC §11): RFC 8176 method values, acr, Unix seconds.
+    amr: Type.Optional(Type.Array(Type.String({ pattern: "^[A-Za-z0-9_.:-]{1,32}$" }), { minItems: 1, maxItems: 16 })),
+    acr: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    auth_time: Type.Optional(Type.Integer({ minimum: 1, maximum: 253402300799 })),
+    // The session's own custom claims; validated by the domain (reserved names, size).
+    claims: Type.Optional(Type.Object({}, { additionalProperties: true, maxProperties: 256 })),
     // What the upstream service saw of the user's device, for the session listing and device-change scoring.
     user_agent: Type.Optional(Type.String({ maxLength: 512 })),
     ip: Type.Optional(Type.Union([Type.String({ format: "ipv4" }), Type.String({ format: "ipv6" })])),
@@ -33,6 +41,7 @@ const issuedBody = (t: IssuedTokens) => ({
   expires_in: t.expiresIn,
   refresh_expires_in: t.refreshExpiresIn,
   session_id: t.sessionId,
+  user_id: t.userId,
   ...(t.evictedSessionIds.length > 0 ? { evicted_session_ids: t.evictedSessionIds } : {}),
 });
 
@@ -51,11 +60,16 @@ export function registerIssueSession(app: App, services: Services): void {
       preHandler: clientGuard(services, "sessions:issue", { applicationInBody: true }),
     },
     async (request, reply) => {
-      const { subject, transport = "bearer", user_agent, ip, client_id, client_secret } = request.body;
+      const { subject, external_subject, transport = "bearer", user_agent, ip, client_id, client_secret } = request.body;
       const application = client_secret === undefined ? client_id : undefined;
       const clientId = await requestedApplication(services.applications, application, transport);
       const ctx = { ip: ip ?? null, userAgent: user_agent && user_agent.length > 0 ? user_agent : null };
-      const tokens = await services.delegatedIssuer.issue(subject, clientId, transport, ctx, request.client!.id);
+      const { amr, acr, auth_time, claims } = request.body;
+      const tokens = await services.delegatedIssuer.issue(
+        { subject, externalSubject: external_subject, applicationId: clientId, transport, amr, acr, authTime: auth_time, claims },
+        ctx,
+        request.client!.id,
+      );
       void reply.header("cache-control", "no-store");
       return issuedBody(tokens);
     },

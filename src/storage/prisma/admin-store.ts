@@ -1,31 +1,44 @@
-import type { PrismaClient, Prisma } from "../../generated/prisma/client.js";
-import type { AdminStore } from "../../domain/admin-ports.js";
+import type { PrismaClient, Prisma, User } from "../../generated/prisma/client.js";
+import type { AdminStore, UserSummary } from "../../domain/admin-ports.js";
+import type { Claims } from "../../domain/claims.js";
+import type { UserKind } from "../../domain/types.js";
 import { toSession } from "./rows.js";
+
+const liveSessionCount = (now: Date) => ({
+  _count: { select: { sessions: { where: { revokedAt: null, idleExpiresAt: { gt: now }, absoluteExpiresAt: { gt: now } } } } },
+});
+
+const toSummary = (u: User & { _count: { sessions: number } }): UserSummary => ({
+  id: u.id,
+  username: u.username,
+  kind: u.kind as UserKind,
+  issuer: u.issuer,
+  externalSubject: u.externalSubject,
+  claims: u.claims as Claims,
+  disabled: u.disabled,
+  createdAt: u.createdAt,
+  liveSessions: u._count.sessions,
+});
 
 export function createPrismaAdminStore(prisma: PrismaClient): AdminStore {
   return {
     async searchUsers(q, limit, after, now) {
       const rows = await prisma.user.findMany({
         where: {
-          ...(q ? { usernameKey: { contains: q } } : {}),
-          ...(after ? { usernameKey: { ...(q ? { contains: q } : {}), gt: after } } : {}),
+          AND: [
+            q ? { OR: [{ usernameKey: { contains: q } }, { externalSubject: { contains: q, mode: "insensitive" } }] } : {},
+            after ? { OR: [{ username: { gt: after.username } }, { username: after.username, id: { gt: after.id } }] } : {},
+          ],
         },
-        orderBy: { usernameKey: "asc" },
+        orderBy: [{ username: "asc" }, { id: "asc" }],
         take: limit,
-        include: {
-          _count: {
-            select: { sessions: { where: { revokedAt: null, idleExpiresAt: { gt: now }, absoluteExpiresAt: { gt: now } } } },
-          },
-        },
+        include: liveSessionCount(now),
       });
-      return rows.map((u) => ({
-        id: u.id,
-        username: u.username,
-        usernameKey: u.usernameKey,
-        disabled: u.disabled,
-        createdAt: u.createdAt,
-        liveSessions: u._count.sessions,
-      }));
+      return rows.map(toSummary);
+    },
+    async findUser(userId, now) {
+      const row = await prisma.user.findUnique({ where: { id: userId }, include: liveSessionCount(now) });
+      return row ? toSummary(row) : null;
     },
     async setUserDisabled(userId, disabled, now) {
       const r = await prisma.user.updateMany({ where: { id: userId }, data: { disabled, updatedAt: now } });

@@ -5,10 +5,12 @@
 // that the statement rotates exactly when every `holds` is true, and that
 // this is exactly when the locked path would rotate with no device change.
 import { createHash } from "node:crypto";
+import type { Claims } from "../../domain/claims.js";
 import type { FastRotationOutcome, FastRotationWrite } from "../../domain/ports.js";
 import type { DeviceInfo, RefreshTokenRecord, SessionRecord, Transport } from "../../domain/types.js";
 import { COLUMN, truncate } from "../columns.js";
 import type { SqlQueryable, Statement } from "../sql-driver.js";
+import { type AuthenticationRow, toAuthentication } from "./session-rows.js";
 
 /** What a precondition is judged on: the stored rows and the request. */
 export interface FastPathCase {
@@ -93,6 +95,9 @@ export const fastPathApplies = (c: FastPathCase): boolean => FAST_PATH_PRECONDIT
  * instances' clocks: they bound every token the session has issued
  * (revocation-service.ts, nextNotBefore). The user's not_before is read in
  * the same statement, so it is the one the session's lock was taken under.
+ * The session's claims, authentication and tokens_not_before come from the
+ * row as locked: a claims change that held the lock first is what they show
+ * (SPEC §11), and the token is lifted past it.
  * Device flags and scores are left as they are: this statement only rotates
  * when the request showed no device change.
  */
@@ -123,7 +128,8 @@ const TEMPLATE = `
       FROM live
       WHERE sessions.id = (SELECT session_id FROM claim) AND sessions.id = live.session_id
       RETURNING sessions.id, sessions.user_id, sessions.client_id, sessions.idle_expires_at,
-                LEAST(live.access_candidate, live.idle_candidate, sessions.absolute_expires_at) AS access_expires_at
+                LEAST(live.access_candidate, live.idle_candidate, sessions.absolute_expires_at) AS access_expires_at,
+                sessions.created_at, sessions.auth_time, sessions.amr, sessions.acr, sessions.claims, sessions.tokens_not_before
     ), successor AS (
       INSERT INTO refresh_tokens (id, session_id, token_hash, parent_id, created_at, expires_at, ip, user_agent)
       SELECT :successor_id, touched.id, :successor_hash, claim.id, :now, touched.idle_expires_at, :stored_ip, :stored_ua
@@ -137,6 +143,7 @@ const TEMPLATE = `
       RETURNING id
     )
     SELECT touched.id AS session_id, touched.user_id, touched.client_id, claim.id AS token_id, touched.idle_expires_at, touched.access_expires_at,
+           touched.created_at, touched.auth_time, touched.amr, touched.acr, touched.claims, touched.tokens_not_before,
            (SELECT not_before FROM users WHERE id = touched.user_id) AS not_before,
            (SELECT count(*) FROM successor)::int AS rotated,
            (SELECT count(*) FROM audited)::int AS audited
@@ -205,7 +212,9 @@ export function fastRotationStatement(w: FastRotationWrite): Statement {
   return { text: STATEMENT.text, name: STATEMENT.name, values: STATEMENT.order.map((p) => values[p]) };
 }
 
-interface RotatedRow {
+interface RotatedRow extends AuthenticationRow {
+  claims: Claims | null;
+  tokens_not_before: Date | null;
   session_id: string;
   user_id: string;
   client_id: string;
@@ -231,6 +240,9 @@ export async function rotateFast(q: SqlQueryable, w: FastRotationWrite): Promise
       transport: w.transport,
       idleExpiresAt: r.idle_expires_at,
       accessExpiresAt: r.access_expires_at,
+      authentication: toAuthentication(r),
+      claims: r.claims,
+      tokensNotBefore: r.tokens_not_before,
     },
     userNotBefore: r.not_before,
     audit: {

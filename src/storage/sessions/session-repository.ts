@@ -5,6 +5,7 @@ import type { SessionStore, SessionTx } from "../../domain/ports.js";
 import { COLUMN, truncate } from "../columns.js";
 import { sql, sqlText, type SqlDriver, type SqlQueryable } from "../sql-driver.js";
 import { insertAuditBatch, insertRevocationBatch } from "./batch-sql.js";
+import { lockSessionsForClaims, setSessionClaims, setUserClaims } from "./claims-sql.js";
 import { rotateFast } from "./fast-path-sql.js";
 import { insertSessionUnderCap, issueSession, lockForIssue, lockUserRow } from "./issue-sql.js";
 import { SESSION_COLUMNS, TOKEN_COLUMNS, toRefreshTokenRecord, toSessionRecord, type SessionRow, type TokenRow } from "./session-rows.js";
@@ -107,6 +108,9 @@ export function sessionTx(q: SqlQueryable): SessionTx {
     async setUserNotBefore(userId, at) {
       await q.query(sql`UPDATE users SET not_before = ${at}::timestamptz, updated_at = ${at}::timestamptz WHERE id = ${userId}::uuid`);
     },
+    setUserClaims: (userId, claims, at) => setUserClaims(q, userId, claims, at),
+    lockSessionsForClaims: (userId) => lockSessionsForClaims(q, userId),
+    setSessionClaims: (sessions, tokensNotBefore) => setSessionClaims(q, sessions, tokensNotBefore),
     findRefreshTokenByHash: (hash) => findTokenByHash(q, hash),
     async findRefreshTokenById(id) {
       const rows = await q.query<TokenRow>(sql`SELECT ${TOKEN} FROM refresh_tokens t WHERE t.id = ${id}::uuid`);
@@ -155,7 +159,7 @@ export function createSessionRepository(driver: SqlDriver): SessionStore {
   return {
     transaction: (work) => driver.transaction((q) => work(sessionTx(q))),
     rotateFast: (write) => rotateFast(driver, write),
-    issueSession: (userId, clientId, plan) => issueSession(driver, userId, clientId, plan),
+    issueSession: (subject, clientId, plan) => issueSession(driver, subject, clientId, plan),
     async findSession(sessionId) {
       const rows = await driver.query<SessionRow>(sql`SELECT ${SESSION} FROM sessions s WHERE s.id = ${sessionId}::uuid`);
       return rows[0] ? toSessionRecord(rows[0]) : null;

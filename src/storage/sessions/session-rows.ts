@@ -1,10 +1,12 @@
 // Rows of the session aggregate as the SQL of this folder reads them, and
 // their domain records. Column names are the migrations' (snake_case).
-import type { RefreshTokenRecord, SessionRecord, Transport, UserRecord } from "../../domain/types.js";
+import type { Claims } from "../../domain/claims.js";
+import type { Authentication, RefreshTokenRecord, SessionRecord, Transport, UserKind, UserRecord } from "../../domain/types.js";
 
 export const SESSION_COLUMNS = `s.id, s.user_id, s.transport, s.created_at, s.last_seen_at, s.idle_expires_at, s.absolute_expires_at,
   s.access_expires_at, s.created_ip, s.last_ip, s.user_agent, s.ua_browser, s.ua_os, s.ua_device, s.device_flagged,
-  s.device_score, s.revoked_at, s.revoked_reason, s.revoked_by, s.client_id, s.access_ttl_ms, s.idle_ttl_ms`;
+  s.device_score, s.revoked_at, s.revoked_reason, s.revoked_by, s.client_id, s.access_ttl_ms, s.idle_ttl_ms,
+  s.auth_time, s.amr, s.acr, s.session_claims, s.claims, s.tokens_not_before`;
 
 export interface SessionRow {
   id: string;
@@ -30,7 +32,27 @@ export interface SessionRow {
   /** BIGINT: a string from node-postgres, a bigint or number from PGlite. */
   access_ttl_ms: string | number | bigint | null;
   idle_ttl_ms: string | number | bigint | null;
+  auth_time: Date | null;
+  amr: string[] | null;
+  acr: string | null;
+  session_claims: Claims | null;
+  claims: Claims | null;
+  tokens_not_before: Date | null;
 }
+
+/** SPEC §11 columns as any statement returns them; a session older than them authenticated at its creation. */
+export interface AuthenticationRow {
+  created_at: Date;
+  auth_time: Date | null;
+  amr: string[] | null;
+  acr: string | null;
+}
+
+export const toAuthentication = (r: AuthenticationRow): Authentication => ({
+  authTime: r.auth_time ?? r.created_at,
+  amr: r.amr ?? [],
+  acr: r.acr,
+});
 
 const msOf = (v: string | number | bigint | null): number | null => (v === null ? null : Number(v));
 
@@ -55,6 +77,10 @@ export const toSessionRecord = (r: SessionRow): SessionRecord => ({
   revokedBy: r.revoked_by,
   accessTtlMs: msOf(r.access_ttl_ms),
   idleTtlMs: msOf(r.idle_ttl_ms),
+  authentication: toAuthentication(r),
+  sessionClaims: r.session_claims,
+  claims: r.claims,
+  tokensNotBefore: r.tokens_not_before,
 });
 
 export const TOKEN_COLUMNS =
@@ -84,10 +110,17 @@ export const toRefreshTokenRecord = (r: TokenRow): RefreshTokenRecord => ({
   userAgent: r.user_agent,
 });
 
+export const USER_COLUMNS =
+  "u.id, u.username, u.password_hash, u.kind, u.issuer, u.external_subject, u.claims, u.disabled, u.not_before, u.created_at";
+
 export interface UserRow {
   id: string;
   username: string;
-  password_hash: string;
+  password_hash: string | null;
+  kind: string;
+  issuer: string | null;
+  external_subject: string | null;
+  claims: Claims;
   disabled: boolean;
   not_before: Date | null;
   created_at: Date;
@@ -97,6 +130,10 @@ export const toUserRecord = (u: UserRow): UserRecord => ({
   id: u.id,
   username: u.username,
   passwordHash: u.password_hash,
+  kind: u.kind as UserKind,
+  issuer: u.issuer,
+  externalSubject: u.external_subject,
+  claims: u.claims,
   disabled: u.disabled,
   notBefore: u.not_before,
   createdAt: u.created_at,
