@@ -58,7 +58,9 @@ interface OutcomeRow {
  *   `max_sessions_per_user` of its user's sessions that survive that;
  * - a session kept whose newest access token expires after now + the new
  *   access lifetime, or after its new idle or absolute expiry, is cut: its
- *   earlier tokens must stop (the caller writes the list entries).
+ *   earlier tokens must stop (the caller writes the list entries, whose
+ *   not_before, revocationEntryBefore's, is the tokens_not_before written
+ *   here, so the session's next token is lifted past its entry).
  * Ended sessions are marked revoked (reason `policy`), kept ones get the
  * new lifetimes and expiries, and their live refresh token the new idle
  * expiry (a token's own expiry bounds its redemption). `kept` and `tokens`
@@ -103,7 +105,10 @@ const APPLY = (p: {
       RETURNING s.id, s.user_id, s.last_seen_at, s.access_expires_at
     ), kept AS (
       UPDATE sessions s SET idle_ttl_ms = ${p.idleTtl}::bigint, access_ttl_ms = ${p.accessTtl}::bigint,
-                            idle_expires_at = plan.new_idle, absolute_expires_at = plan.new_abs
+                            idle_expires_at = plan.new_idle, absolute_expires_at = plan.new_abs,
+                            tokens_not_before = CASE WHEN plan.cut
+                              THEN GREATEST(s.tokens_not_before, ${p.now}::timestamptz, plan.last_seen_at + interval '1 millisecond')
+                              ELSE s.tokens_not_before END
       FROM plan WHERE s.id = plan.id AND NOT plan.ends
       RETURNING s.id
     ), tokens AS (
