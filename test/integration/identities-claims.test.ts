@@ -171,7 +171,11 @@ for (const mode of MODES) {
       "a refresh token's answer too",
     );
     const viewed = await ctx.app.inject({ url: `/admin/sessions/${issued.body.session_id}`, headers: { authorization: ctx.admin.basic } });
-    t.match(viewed.json().session, { amr: ["pwd", "otp"], acr: "urn:example:loa:2", auth_time: new Date(authTime * 1000).toISOString() }, "the admin view");
+    t.match(
+      viewed.json().session,
+      { amr: ["pwd", "otp"], acr: "urn:example:loa:2", auth_time: new Date(authTime * 1000).toISOString() },
+      "the admin view",
+    );
     const plain = await ctx.issue({ external_subject: "plain" });
     t.match(
       claimsOf(plain.body.access_token),

@@ -128,7 +128,11 @@ for (const mode of MODES) {
       "the verifier rejects the earlier token",
     );
     const next = (await ctx.app.inject({ method: "POST", url: "/refresh", payload: { refresh_token: s.refresh_token } })).json();
-    t.match(await verifier.verify(next.access_token, { transport: "header" }), { sid: s.session_id }, "a later token passes, in the same second");
+    t.match(
+      await verifier.verify(next.access_token, { transport: "header" }),
+      { sid: s.session_id },
+      "a later token passes, in the same second",
+    );
   });
 
   t.test(`${mode}: deleting an application revokes its sessions (reason admin)`, async (t) => {
