@@ -2,7 +2,7 @@
 // value from the server is set with textContent, never parsed as HTML: user
 // agents and usernames are attacker-controlled (lib.js).
 
-import { api, credentials, forgetCredentials, h, SIGNED_OUT, say, storeCredentials, when } from "./lib.js";
+import { api, credentials, forgetCredentials, h, SIGNED_OUT, say, storeCredentials, table, when } from "./lib.js";
 import { applicationsView, applicationView } from "./applications.js";
 
 const main = document.getElementById("main");
@@ -37,13 +37,25 @@ function signInView() {
   return h("section", { "aria-labelledby": "sign-in-title" }, h("h2", { id: "sign-in-title" }, "Sign in with an admin client"), form);
 }
 
+/** Who vouches for a user: its own password, or the service client that issued it and the subject it knows it by. */
+const origin = (u) =>
+  u.kind === "external"
+    ? [
+        h("span", { class: "mono", "data-issuer": "" }, u.issuer),
+        " · ",
+        h("span", { class: "mono", "data-external-subject": "" }, u.external_subject),
+      ]
+    : "—";
+
+const claimNames = (claims) => Object.keys(claims ?? {}).join(", ") || "—";
+
 async function usersView(params) {
   const q = params.get("q") ?? "";
   const data = await api("GET", `/admin/users?${new URLSearchParams({ q, limit: "50" })}`);
   const form = h(
     "form",
     { class: "inline", role: "search" },
-    h("label", {}, "Username contains", h("input", { name: "q", value: q, type: "search" })),
+    h("label", {}, "Username or external subject contains", h("input", { name: "q", value: q, type: "search" })),
     h("button", { type: "submit" }, "Search"),
   );
   form.addEventListener("submit", (e) => {
@@ -53,10 +65,13 @@ async function usersView(params) {
   const rows = data.users.map((u) =>
     h(
       "tr",
-      {},
-      h("td", {}, h("a", { href: `#/user/${u.id}?${new URLSearchParams({ name: u.username })}` }, u.username)),
+      { "data-user-row": u.id },
+      h("td", {}, h("a", { href: `#/user/${u.id}` }, u.username)),
+      h("td", {}, h("span", { class: `badge ${u.kind}`, "data-kind": "" }, u.kind)),
+      h("td", {}, origin(u)),
       h("td", {}, u.disabled ? h("span", { class: "badge bad" }, "disabled") : h("span", { class: "badge ok" }, "active")),
       h("td", {}, String(u.live_sessions)),
+      h("td", { class: "mono" }, claimNames(u.claims)),
       h("td", {}, when(u.created_at)),
     ),
   );
@@ -65,29 +80,67 @@ async function usersView(params) {
     {},
     h("h2", {}, "Users"),
     form,
-    h(
-      "table",
-      {},
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", { scope: "col" }, "Username"),
-          h("th", { scope: "col" }, "State"),
-          h("th", { scope: "col" }, "Live sessions"),
-          h("th", { scope: "col" }, "Created"),
-        ),
-      ),
-      h("tbody", {}, rows),
-    ),
+    table(["Username", "Kind", "Issuer · external subject", "State", "Live sessions", "Claims", "Created"], rows),
     data.users.length === 0 ? h("p", {}, "No users match.") : null,
   );
 }
 
-async function userView(id, params) {
-  const { sessions } = await api("GET", `/admin/users/${id}/sessions`);
+/** The object the text is in JSON, or null when it is not JSON or not an object. */
+function jsonObject(text) {
+  try {
+    const v = JSON.parse(text);
+    return v !== null && typeof v === "object" && !Array.isArray(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The claims editor. The page only checks that the text is a JSON object;
+ * the service judges the claims (reserved names, size) and its
+ * error_description is shown as it is.
+ */
+function claimsForm(user) {
+  const text = h(
+    "textarea",
+    { id: "user-claims", name: "claims", rows: 8, spellcheck: "false", class: "mono", "aria-describedby": "user-claims-hint" },
+    JSON.stringify(user.claims ?? {}, null, 2),
+  );
+  const form = h(
+    "form",
+    { class: "claims" },
+    h("label", { for: "user-claims" }, "Claims (a JSON object)"),
+    text,
+    h(
+      "p",
+      { id: "user-claims-hint", class: "hint" },
+      "Saving replaces all of the user's claims ({} clears them). Access tokens issued before the change stop working at once; sessions stay, and their next refresh carries the new claims.",
+    ),
+    h("button", { type: "submit" }, "Save claims"),
+  );
+  text.addEventListener("input", () => text.removeAttribute("aria-invalid"));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const claims = jsonObject(text.value);
+    if (!claims) {
+      text.setAttribute("aria-invalid", "true");
+      say('Claims must be a JSON object, like {"role": "editor"}.', true);
+      return;
+    }
+    try {
+      await api("PATCH", `/admin/users/${user.id}`, { claims });
+      say(`Claims of ${user.username} were saved.`);
+      void render();
+    } catch (err) {
+      text.setAttribute("aria-invalid", "true");
+      say(err.message, true);
+    }
+  });
+  return form;
+}
+
+async function userView(id) {
+  const [user, { sessions }] = await Promise.all([api("GET", `/admin/users/${id}`), api("GET", `/admin/users/${id}/sessions`)]);
   const revokeAll = h("button", { type: "button", class: "danger" }, "Revoke all sessions");
   revokeAll.addEventListener("click", async () => {
     await api("DELETE", `/admin/users/${id}/sessions`);
@@ -132,26 +185,30 @@ async function userView(id, params) {
       h("td", {}, s.revoked_at ? null : revoke, history),
     );
   });
+  const fact = (term, ...value) => [h("dt", {}, term), h("dd", {}, ...value)];
   return h(
     "section",
     {},
-    h("h2", {}, "Sessions of ", params.get("name") ?? "user", " ", h("span", { class: "mono hint" }, id)),
-    h("p", {}, h("a", { href: `#/audit?user=${id}` }, "Audit events of this user")),
-    revokeAll,
+    h("h2", {}, "User ", user.username, " ", h("span", { class: "mono hint" }, user.id)),
     h(
-      "table",
-      {},
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          ["Session", "Device", "Last IP", "Last seen", "State", ""].map((c) => h("th", { scope: "col" }, c)),
-        ),
-      ),
-      h("tbody", {}, rows),
+      "dl",
+      { class: "facts" },
+      fact("Kind", h("span", { class: `badge ${user.kind}`, "data-kind": "" }, user.kind)),
+      user.kind === "external"
+        ? [
+            fact("Issuer", h("span", { class: "mono", "data-issuer": "" }, user.issuer)),
+            fact("External subject", h("span", { class: "mono", "data-external-subject": "" }, user.external_subject)),
+          ]
+        : null,
+      fact("State", user.disabled ? "disabled" : "active"),
+      fact("Created", when(user.created_at)),
     ),
+    h("p", {}, h("a", { href: `#/audit?user=${id}` }, "Audit events of this user")),
+    h("h3", {}, "Claims"),
+    claimsForm(user),
+    h("h3", {}, "Sessions"),
+    revokeAll,
+    table(["Session", "Device", "Last IP", "Last seen", "State", ""], rows),
     sessions.length === 0 ? h("p", {}, "No live sessions.") : null,
   );
 }
@@ -265,7 +322,7 @@ async function render() {
   const params = new URLSearchParams(query);
   try {
     let view;
-    if (path?.startsWith("/user/")) view = await userView(decodeURIComponent(path.slice(6)), params);
+    if (path?.startsWith("/user/")) view = await userView(decodeURIComponent(path.slice(6)));
     else if (path === "/audit") view = await auditView(params);
     else if (path === "/keys") view = await keysView();
     else if (path === "/applications") view = await applicationsView();

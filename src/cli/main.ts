@@ -12,7 +12,7 @@ import { chainReportView } from "../audit/chain-report.js";
 import { openDatabase } from "../storage/database.js";
 import { migrate } from "../storage/migrate.js";
 import { type ApplicationFields, reportView } from "../domain/application-service.js";
-import { applicationView } from "../http/routes/admin-views.js";
+import { applicationView, userView } from "../http/routes/admin-views.js";
 
 /** Operator commands (SPEC §5, §9): `session-authority <command> [options]`. */
 
@@ -181,6 +181,26 @@ const COMMANDS: Record<string, Command> = {
       });
     },
   },
+  "users:claims": {
+    summary: "replace a user's claims with the JSON object read from standard input ({} clears them)",
+    usage: `echo '{"role":"editor"}' | session-authority users:claims <user-id>`,
+    async run(args, config, io) {
+      const id = singleArgument(args, "users:claims", io);
+      if (id === null) return 2;
+      const claims = jsonObject(await io.stdin());
+      if (!claims) {
+        io.err("error: standard input must be a JSON object");
+        io.err("usage: " + COMMANDS["users:claims"]!.usage);
+        return 2;
+      }
+      return withServices(config, async (s) => {
+        // The same domain call as PATCH /admin/users/:id: validated, audited, earlier access tokens made inactive.
+        await s.admin.patchUser(id, { claims }, "cli");
+        io.out(JSON.stringify(userView(await s.admin.user(id))));
+        return 0;
+      });
+    },
+  },
   "applications:create": {
     summary: "create an application (SPEC §10); prints it",
     usage: applicationUsage("applications:create <id> --name NAME"),
@@ -256,6 +276,16 @@ function singleArgument(args: string[], command: string, io: Io): string | null 
   if (positionals.length === 1 && positionals[0]) return positionals[0];
   io.err("usage: " + COMMANDS[command]!.usage);
   return null;
+}
+
+/** The JSON object the text holds, or null when it is not JSON or not an object. */
+function jsonObject(text: string): Record<string, unknown> | null {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
 }
 
 function applicationUsage(head: string): string {

@@ -1,6 +1,6 @@
 import type { Application, ApplicationPolicy } from "./applications.js";
 import type { RevokedSession, SessionTx } from "./ports.js";
-import type { RevocationReason } from "./types.js";
+import type { RevocationReason, Transport } from "./types.js";
 
 /** A policy as a change applies it to an application's live sessions. */
 export interface PolicyChangePlan {
@@ -10,6 +10,8 @@ export interface PolicyChangePlan {
   /** The lifetimes copied onto its sessions: the application's own values, null for the service-wide ones. */
   accessTtlMs: number | null;
   idleTtlMs: number | null;
+  /** The transports it allows now: a session of another one ends (SPEC §10: its sessions follow its settings). */
+  transports: readonly Transport[];
   now: Date;
   /** Written as the revoking actor of the sessions it ends. */
   actor: string;
@@ -25,7 +27,7 @@ export interface UserRange {
 
 /** What a policy change did (or, rolled back, would do) to the live sessions of its application. */
 export interface PolicyEffect {
-  /** Ended (reason `policy`): past the new idle or absolute expiry, or beyond a user's limit; as their last write left them. */
+  /** Ended (reason `policy`): past the new idle or absolute expiry, of a transport no longer allowed, or beyond a user's limit; as their last write left them. */
   ended: RevokedSession[];
   /** Still live, but their current access token outlives the new limits: it and every earlier one must stop. */
   accessCut: Array<{ id: string; lastSeenAt: Date; accessExpiresAt: Date }>;

@@ -65,6 +65,10 @@ const SAMPLE = 20;
  * actor; revocations are published after commit, like every revocation
  * (revocation-service.ts).
  */
+/** Whether an update reaches live sessions: a policy field given, or a transport no longer allowed. */
+const changesSessions = (before: Application, after: Application, fields: { policy?: unknown }): boolean =>
+  fields.policy !== undefined || before.transports.some((t) => !after.transports.includes(t));
+
 export class ApplicationService {
   constructor(private readonly deps: ApplicationServiceDeps) {}
 
@@ -112,8 +116,9 @@ export class ApplicationService {
    * PATCH: the fields given replace the stored ones, policy fields merge one
    * by one (null returns a field to the service-wide default). The row is
    * written first, so every issuance after it follows the new policy; a
-   * policy change then applies at once to the live sessions, in batches
-   * (applyInBatches), and is audited with its counts when done.
+   * policy change, or a transport taken away, then applies at once to the
+   * live sessions, in batches (applyInBatches), and is audited with its
+   * counts when done.
    */
   async update(id: string, patch: ApplicationFields, actor: string): Promise<{ application: Application; effect: PolicyReport | null }> {
     const fields = this.fields(patch);
@@ -122,11 +127,11 @@ export class ApplicationService {
       const before = await this.locked(tx, id);
       const after = this.merged(before, fields, now);
       await tx.updateApplication(after);
-      if (!fields.policy) await tx.audit(updatedEvent(before, after, null, actor), now);
+      if (!changesSessions(before, after, fields)) await tx.audit(updatedEvent(before, after, null, actor), now);
       return { before, after };
     });
     await this.deps.changed?.();
-    if (!fields.policy) return { application: after, effect: null };
+    if (!changesSessions(before, after, fields)) return { application: after, effect: null };
     // Each batch applies the application's policy as stored then: a later change's batches converge on its own.
     const effect = await this.applyInBatches(id, now, actor, true, (tx) => this.locked(tx, id));
     await this.deps.store.withApplication(id, true, (tx) => tx.audit(updatedEvent(before, after, effect, actor), now));
@@ -214,6 +219,7 @@ export class ApplicationService {
       applicationId: app.id,
       policy: this.resolved(app),
       ...sessionLifetimeColumns(app.policy),
+      transports: app.transports,
       now,
       actor,
       users,

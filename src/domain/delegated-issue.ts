@@ -1,4 +1,4 @@
-import { type Claims, validateClaims } from "./claims.js";
+import { validateClaims } from "./claims.js";
 import type { Clock } from "./clock.js";
 import { forbidden, invalidRequest, notFound } from "./errors.js";
 import type { IssueSubject } from "./ports.js";
@@ -40,7 +40,7 @@ export class DelegatedIssuer {
 
   /** `serviceClientId` is the caller (the audit's actor, an external user's issuer); `applicationId` the application the session belongs to. */
   async issue(grant: DelegatedGrant, ctx: ClientContext, serviceClientId: string): Promise<IssuedTokens> {
-    const subject = subjectOf(grant, serviceClientId);
+    const subject = subjectOf(grant, serviceClientId, this.deps.clock.now());
     const sessionClaims = grant.claims === undefined ? null : validateClaims(grant.claims, "claims");
     return this.deps.sessions.issue(
       {
@@ -48,7 +48,7 @@ export class DelegatedIssuer {
         clientId: grant.applicationId,
         transport: grant.transport,
         authentication: this.authenticationOf(grant),
-        sessionClaims: sessionClaims && Object.keys(sessionClaims).length > 0 ? (sessionClaims as Claims) : null,
+        sessionClaims: sessionClaims && Object.keys(sessionClaims).length > 0 ? sessionClaims : null,
       },
       ctx,
       { type: "session_issued", actor: `client:${serviceClientId}` },
@@ -69,9 +69,9 @@ export class DelegatedIssuer {
   }
 }
 
-function subjectOf(grant: DelegatedGrant, serviceClientId: string): IssueSubject {
+function subjectOf(grant: DelegatedGrant, serviceClientId: string, at: Date): IssueSubject {
   if ((grant.subject === undefined) === (grant.externalSubject === undefined)) {
     throw invalidRequest("name exactly one of subject and external_subject");
   }
-  return grant.subject !== undefined ? { userId: grant.subject } : { issuer: serviceClientId, externalSubject: grant.externalSubject! };
+  return grant.subject !== undefined ? { userId: grant.subject } : { issuer: serviceClientId, externalSubject: grant.externalSubject!, at };
 }

@@ -96,7 +96,14 @@ export type ClaimsOfSession = Pick<SessionRecord, "id" | "sessionClaims" | "last
  * client that vouches for it and the upstream's subject, created by the
  * first issuance (SPEC §11).
  */
-export type IssueSubject = { userId: string } | { issuer: string; externalSubject: string };
+export type IssueSubject =
+  | { userId: string }
+  | {
+      issuer: string;
+      externalSubject: string;
+      /** When the user is created, if this issuance creates it. */
+      at: Date;
+    };
 
 /** The user and the application an issuance found under their locks (null: no such row). */
 export interface IssueLocks {

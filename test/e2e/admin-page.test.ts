@@ -4,6 +4,8 @@ import type { Page } from "playwright-core";
 import { POLICY_FIELDS } from "../../src/domain/applications.js";
 import { testApp } from "../fixtures/app.js";
 import { launchChromium, withoutChromium } from "../fixtures/chromium.js";
+import { eventually } from "../fixtures/eventually.js";
+import { createClient } from "../fixtures/service-client.js";
 
 const ADMIN = { id: "e2e-admin", secret: "e2e-admin-secret-0123456789" };
 const ARTIFACTS = new URL("../../test-artifacts/", import.meta.url).pathname;
@@ -151,5 +153,101 @@ t.test(
     );
     t.equal(await live(), 1, "and it took effect at once: the user is down to one session");
     t.same(consoleErrors, [], "no errors in the page's console");
+  },
+);
+
+t.test(
+  "an external user shows as external with its issuer, and an operator edits its claims on the page",
+  { skip: withoutChromium(), timeout: 120_000 },
+  async (t) => {
+    const { app, services, createUser } = await testApp(t, "postgres", {
+      env: { ADMIN_CLIENT_ID: ADMIN.id, ADMIN_CLIENT_SECRET: ADMIN.secret },
+    });
+    const admin = async (method: "GET" | "PATCH", url: string, payload?: object) =>
+      app.inject({ method, url, headers: { authorization: BASIC }, ...(payload ? { payload } : {}) });
+    const upstream = await createClient(services, ["sessions:issue"], "upstream idp");
+    const sibling = await createClient(services, ["introspect"], "sibling");
+    const subject = "okta|00u1ab2cd3EF";
+    const issued = await app.inject({
+      method: "POST",
+      url: "/sessions",
+      headers: { authorization: upstream.basic },
+      payload: { external_subject: subject, amr: ["pwd", "otp"] },
+    });
+    t.equal(issued.statusCode, 200, issued.body);
+    const { user_id: userId, access_token: oldToken } = issued.json();
+    const local = await createUser("ada-local");
+    const active = async (token: string) =>
+      (
+        await app.inject({
+          method: "POST",
+          url: "/introspect",
+          payload: { token, client_id: sibling.id, client_secret: sibling.secret },
+        })
+      ).json().active;
+    t.equal(await active(oldToken), true, "the external user's token is active before the change");
+
+    const { page, consoleErrors } = await signedIn(t, await app.listen({ host: "127.0.0.1", port: 0 }));
+    const externalRow = page.locator(`[data-user-row="${userId}"]`);
+    await externalRow.waitFor();
+    t.equal(await externalRow.locator("[data-kind]").textContent(), "external", "the list shows the external kind");
+    t.equal(await externalRow.locator("[data-issuer]").textContent(), upstream.id, "and the issuing service client");
+    t.equal(await externalRow.locator("[data-external-subject]").textContent(), subject, "and the external subject");
+    const localRow = page.locator(`[data-user-row="${local.id}"]`);
+    t.equal(await localRow.locator("[data-kind]").textContent(), "local", "a local user shows as local");
+    t.equal(await localRow.locator("[data-issuer]").count(), 0, "with no issuer");
+
+    await page.getByRole("searchbox").fill("okta|00u1");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.locator(`[data-user-row="${local.id}"]`).waitFor({ state: "detached" });
+    t.equal(await page.locator("[data-user-row]").count(), 1, "the search matches the external subject");
+    await externalRow.getByRole("link", { name: subject }).click();
+    await page.getByRole("heading", { name: `User ${subject}` }).waitFor();
+    t.equal(await page.locator("dl [data-issuer]").textContent(), upstream.id, "the user screen names the issuer too");
+    const claims = page.getByLabel("Claims (a JSON object)");
+    t.same(JSON.parse(await claims.inputValue()), {}, "no claims yet");
+
+    const status = page.getByRole("status");
+    await claims.fill("{ not json");
+    await page.getByRole("button", { name: "Save claims" }).click();
+    await page.locator("#status.error").waitFor();
+    t.match(await status.textContent(), /must be a JSON object/, "text that is not a JSON object is refused on the page");
+
+    const reserved = { sub: "someone-else", role: "admin" };
+    const refused = await admin("PATCH", `/admin/users/${userId}`, { claims: reserved });
+    t.equal(refused.statusCode, 400, "the API refuses a reserved name");
+    await claims.fill(JSON.stringify(reserved));
+    await page.getByRole("button", { name: "Save claims" }).click();
+    await page.getByText(refused.json().error_description).waitFor();
+    t.equal(await claims.getAttribute("aria-invalid"), "true", "the field is marked invalid");
+    t.same((await admin("GET", `/admin/users/${userId}`)).json().claims, {}, "a refused value changes nothing");
+
+    await claims.fill('{"role": "editor", "tenant": "acme"}');
+    await page.getByRole("button", { name: "Save claims" }).click();
+    await page.getByText(`Claims of ${subject} were saved.`).waitFor();
+    const user = (await admin("GET", `/admin/users/${userId}`)).json();
+    t.match(
+      user,
+      { id: userId, kind: "external", issuer: upstream.id, external_subject: subject, claims: { role: "editor", tenant: "acme" } },
+      "the API has the claims the page saved",
+    );
+    const audit = (await admin("GET", `/admin/audit?${new URLSearchParams({ user: userId, type: "user_claims_changed" })}`)).json();
+    t.match(
+      audit.events,
+      [{ type: "user_claims_changed", actor: `client:${ADMIN.id}`, detail: { changed: ["role", "tenant"], sessions: 1 } }],
+      "audited once, with the operator and the claim names",
+    );
+    t.equal(await active(oldToken), false, "the token issued before the change is inactive");
+    const shown = JSON.stringify(user.claims, null, 2);
+    await eventually(async () => (await claims.inputValue()) === shown).catch(() => {});
+    t.equal(await claims.inputValue(), shown, "the screen, drawn again, shows the saved claims");
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: `${ARTIFACTS}admin-user-claims.png`, fullPage: true });
+    // Chromium logs the refused PATCH's 400 as a console error; any other error is the page's.
+    t.same(
+      consoleErrors.filter((e) => !/status of 400/.test(e)),
+      [],
+      "no errors in the page's console",
+    );
   },
 );

@@ -108,6 +108,7 @@ t.test("every command answers --help", async (t) => {
     "migrate",
     "cleanup",
     "users:create",
+    "users:claims",
     "clients:create",
     "clients:rotate-secret",
     "clients:delete",
@@ -195,4 +196,35 @@ t.test("applications:create, list, update, dry-run and delete manage application
     left.map((r) => r.revoked_reason),
     ["policy", "policy", "admin"],
   );
+});
+
+t.test("users:claims reads a JSON object on stdin and replaces the user's claims as PATCH does", async (t) => {
+  const { url, db } = await freshPostgres(t);
+  const env = { DATABASE_URL: url, KEY_ENCRYPTION_KEY: KEK };
+  const run = async (args: string[], stdin: string, code: number) => {
+    const io = capture(stdin);
+    t.equal(await runCli(args, env, io), code, `${args.join(" ")} <<< ${stdin}: ${io.errLines.join(" ")}`);
+    return io;
+  };
+  const user = JSON.parse((await run(["users:create", "claims_cli"], "a long enough password", 0)).outLines[0]!);
+  const claimsOf = async () =>
+    (await db.prisma.$queryRawUnsafe<Array<{ claims: unknown }>>(`SELECT claims FROM users WHERE id = '${user.id}'`))[0]!.claims;
+
+  const set = await run(["users:claims", user.id], '{"role":"editor","tenant":"acme"}\n', 0);
+  t.match(JSON.parse(set.outLines[0]!), { id: user.id, kind: "local", claims: { role: "editor", tenant: "acme" } }, "prints the user");
+  t.same(await claimsOf(), { role: "editor", tenant: "acme" }, "stored on the user");
+  const audit = await db.prisma.$queryRawUnsafe<Array<{ actor: string; user_id: string; detail: { changed: string[] } }>>(
+    `SELECT actor, user_id::text, detail FROM audit_events WHERE type = 'user_claims_changed' ORDER BY id`,
+  );
+  t.match(audit, [{ actor: "cli", user_id: user.id, detail: { changed: ["role", "tenant"] } }], "audited with the CLI as actor");
+
+  t.match((await run(["users:claims", user.id], "{not json", 2)).errLines[0], /must be a JSON object/);
+  t.match((await run(["users:claims", user.id], '["role"]', 2)).errLines[0], /must be a JSON object/);
+  t.match((await run(["users:claims", user.id], '{"sub":"someone else"}', 1)).errLines[0], /sub/, "a reserved name is refused");
+  t.match((await run(["users:claims", "00000000-0000-4000-8000-0000000000ff"], "{}", 1)).errLines[0], /no such user/);
+  await run(["users:claims"], "{}", 2);
+  t.same(await claimsOf(), { role: "editor", tenant: "acme" }, "refused input changes nothing");
+
+  await run(["users:claims", user.id], "{}", 0);
+  t.same(await claimsOf(), {}, "{} clears the claims");
 });

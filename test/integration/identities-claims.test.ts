@@ -5,6 +5,7 @@ import t from "tap";
 import { MODES, type Mode, testApp, type TestApp } from "../fixtures/app.js";
 import { createClient, type TestClient } from "../fixtures/service-client.js";
 import { verifierFor } from "../fixtures/verifier.js";
+import { webhookReceiver } from "../fixtures/webhook-receiver.js";
 
 const claimsOf = (jwt: string): Record<string, unknown> => JSON.parse(Buffer.from(jwt.split(".")[1]!, "base64url").toString("utf8"));
 const OTHER_IP = "198.51.100.9";
@@ -170,6 +171,12 @@ for (const mode of MODES) {
       { active: true, token_type: "refresh_token", ...want },
       "a refresh token's answer too",
     );
+    const viewed = await ctx.app.inject({ url: `/admin/sessions/${issued.body.session_id}`, headers: { authorization: ctx.admin.basic } });
+    t.match(
+      viewed.json().session,
+      { amr: ["pwd", "otp"], acr: "urn:example:loa:2", auth_time: new Date(authTime * 1000).toISOString() },
+      "the admin view",
+    );
     const plain = await ctx.issue({ external_subject: "plain" });
     t.match(
       claimsOf(plain.body.access_token),
@@ -251,6 +258,14 @@ for (const mode of MODES) {
     const ctx = await setup(t, mode);
     const user = await ctx.createUser();
     t.equal((await ctx.patchUser(user.id, { claims: { role: "editor" } })).status, 204);
+    const rx = await webhookReceiver(t);
+    const hook = await ctx.app.inject({
+      method: "POST",
+      url: "/admin/webhooks",
+      headers: { authorization: ctx.admin.basic },
+      payload: { url: rx.url(), events: ["user.claims_changed"] },
+    });
+    t.equal(hook.statusCode, 201);
     const login = (await ctx.login(user.username, user.password)).json();
     const issued = await ctx.issue({ subject: user.id, claims: { device: "kiosk" } });
     const address = await ctx.app.listen({ host: "127.0.0.1", port: 0 });
@@ -286,6 +301,9 @@ for (const mode of MODES) {
     });
     t.equal(audit?.actor, `client:${ctx.admin.id}`, "audited with the actor");
     t.same(audit?.detail, { changed: ["role"], sessions: 2 }, "and the claim names that changed");
+    t.equal(await ctx.services.webhookWorker.tick(), 1, "one user.claims_changed webhook");
+    const delivered = JSON.parse(rx.at()[0]!.body);
+    t.match(delivered, { type: "user.claims_changed", data: { user_id: user.id, actor: `client:${ctx.admin.id}`, changed: ["role"] } });
 
     // The same claims again change nothing and stop nothing.
     t.equal((await ctx.patchUser(user.id, { claims: { role: "viewer" } })).status, 204);

@@ -24,6 +24,11 @@ export const adminSessionView = (s: SessionRecord) => {
   return {
     ...view,
     user_id: s.userId,
+    // SPEC §11: how the user authenticated, and the claims its tokens carry.
+    auth_time: s.authentication.authTime.toISOString(),
+    amr: s.authentication.amr,
+    acr: s.authentication.acr,
+    claims: s.claims ?? {},
     revoked_at: s.revokedAt?.toISOString() ?? null,
     revoked_reason: s.revokedReason,
     revoked_by: s.revokedBy,

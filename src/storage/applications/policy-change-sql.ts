@@ -54,11 +54,14 @@ interface OutcomeRow {
  * `plan` judges every live session at `now` under the new policy:
  * - its new absolute expiry is created + the new maximum lifetime, its new
  *   idle expiry last seen + the new idle lifetime, never past the absolute;
- * - it ends if either has passed, or if it is beyond the newest
- *   `max_sessions_per_user` of its user's sessions that survive that;
+ * - it ends if either has passed or its transport is no longer allowed
+ *   (`gone`), or if it is beyond the newest `max_sessions_per_user` of its
+ *   user's sessions that survive that;
  * - a session kept whose newest access token expires after now + the new
  *   access lifetime, or after its new idle or absolute expiry, is cut: its
- *   earlier tokens must stop (the caller writes the list entries).
+ *   earlier tokens must stop (the caller writes the list entries, whose
+ *   not_before, revocationEntryBefore's, is the tokens_not_before written
+ *   here, so the session's next token is lifted past its entry).
  * Ended sessions are marked revoked (reason `policy`), kept ones get the
  * new lifetimes and expiries, and their live refresh token the new idle
  * expiry (a token's own expiry bounds its redemption). `kept` and `tokens`
@@ -73,12 +76,13 @@ const APPLY = (p: {
   max: number;
   idleTtl: number | null;
   accessTtl: number | null;
+  transports: readonly string[];
   by: string;
   after: string;
   upTo: string;
 }) => sql`
     WITH live AS (
-      SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.idle_expires_at, s.absolute_expires_at, s.access_expires_at,
+      SELECT s.id, s.user_id, s.transport, s.created_at, s.last_seen_at, s.idle_expires_at, s.absolute_expires_at, s.access_expires_at,
              s.created_at + ${p.abs}::bigint * interval '1 millisecond' AS new_abs,
              LEAST(s.last_seen_at + ${p.idle}::bigint * interval '1 millisecond',
                    s.created_at + ${p.abs}::bigint * interval '1 millisecond') AS new_idle
@@ -87,14 +91,14 @@ const APPLY = (p: {
         AND s.idle_expires_at > ${p.now}::timestamptz AND s.absolute_expires_at > ${p.now}::timestamptz
         AND s.user_id > ${p.after}::uuid AND s.user_id <= ${p.upTo}::uuid
     ), judged AS (
-      SELECT l.*, l.new_idle <= ${p.now}::timestamptz AS expired FROM live l
+      SELECT l.*, l.new_idle <= ${p.now}::timestamptz OR NOT (l.transport = ANY(${p.transports}::varchar[])) AS gone FROM live l
     ), ranked AS (
-      SELECT j.*, row_number() OVER (PARTITION BY j.user_id, j.expired ORDER BY j.created_at DESC, j.id DESC) AS newest
+      SELECT j.*, row_number() OVER (PARTITION BY j.user_id, j.gone ORDER BY j.created_at DESC, j.id DESC) AS newest
       FROM judged j
     ), plan AS (
       SELECT r.*,
-             NOT r.expired AND r.newest > ${p.max}::int AS over_limit,
-             r.expired OR r.newest > ${p.max}::int AS ends,
+             NOT r.gone AND r.newest > ${p.max}::int AS over_limit,
+             r.gone OR r.newest > ${p.max}::int AS ends,
              r.access_expires_at > LEAST(${p.now}::timestamptz + ${p.access}::bigint * interval '1 millisecond', r.new_idle) AS cut
       FROM ranked r
     ), ended AS (
@@ -103,7 +107,10 @@ const APPLY = (p: {
       RETURNING s.id, s.user_id, s.last_seen_at, s.access_expires_at
     ), kept AS (
       UPDATE sessions s SET idle_ttl_ms = ${p.idleTtl}::bigint, access_ttl_ms = ${p.accessTtl}::bigint,
-                            idle_expires_at = plan.new_idle, absolute_expires_at = plan.new_abs
+                            idle_expires_at = plan.new_idle, absolute_expires_at = plan.new_abs,
+                            tokens_not_before = CASE WHEN plan.cut
+                              THEN GREATEST(s.tokens_not_before, ${p.now}::timestamptz, plan.last_seen_at + interval '1 millisecond')
+                              ELSE s.tokens_not_before END
       FROM plan WHERE s.id = plan.id AND NOT plan.ends
       RETURNING s.id
     ), tokens AS (
@@ -140,6 +147,7 @@ export async function applyPolicy(q: SqlQueryable, plan: PolicyChangePlan): Prom
       max: plan.policy.maxSessionsPerUser,
       idleTtl: plan.idleTtlMs,
       accessTtl: plan.accessTtlMs,
+      transports: plan.transports,
       by: plan.actor.slice(0, COLUMN.actor),
       after: lowest(plan.users),
       upTo: highest(plan.users),

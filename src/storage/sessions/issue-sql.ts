@@ -64,13 +64,13 @@ async function lockUserAndApplication(q: SqlQueryable, subject: IssueSubject, cl
  * client. Two first issuances at once meet on the unique (issuer,
  * external_subject): the later waits for the earlier and inserts nothing.
  */
-async function createExternalUser(q: SqlQueryable, subject: { issuer: string; externalSubject: string }): Promise<void> {
+async function createExternalUser(q: SqlQueryable, subject: { issuer: string; externalSubject: string; at: Date }): Promise<void> {
   const id = crypto.randomUUID();
   await q.query(sql`
     WITH created AS (
       INSERT INTO users (id, username, username_key, password_hash, kind, issuer, external_subject, claims, created_at, updated_at)
       VALUES (${id}::uuid, ${subject.externalSubject}::varchar, NULL, NULL, 'external', ${subject.issuer}::varchar,
-              ${subject.externalSubject}::varchar, '{}'::jsonb, now(), now())
+              ${subject.externalSubject}::varchar, '{}'::jsonb, ${subject.at}::timestamptz, ${subject.at}::timestamptz)
       ON CONFLICT (issuer, external_subject) DO NOTHING
       RETURNING id, created_at
     )
