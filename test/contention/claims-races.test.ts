@@ -143,6 +143,7 @@ async function raceRounds(t: Test, d: Deployment, rounds: number) {
   let escaped = 0;
   let staleAfter = 0;
   let refreshedAfter = 0;
+  let refreshedBefore = 0;
   const statuses = new Map<number, number>();
   for (let round = 0; round < rounds; round++) {
     const kind = round % 2 === 0 ? "external" : "local";
@@ -180,7 +181,7 @@ async function raceRounds(t: Test, d: Deployment, rounds: number) {
         if (startedAfter) {
           refreshedAfter++;
           if (role !== newRole) staleAfter++;
-        }
+        } else refreshedBefore++;
       }
     };
     const loops = sessions.map((s, i) => loop(refreshers[i % refreshers.length]!, s));
@@ -200,6 +201,11 @@ async function raceRounds(t: Test, d: Deployment, rounds: number) {
     escaped += live;
     await assertCarries(t, d, d.instances[round % n]!, sessions[round % 3]!, newRole, kind, `round ${round}`);
   }
+  // Not vacuous: the loops did refresh on both sides of the change.
+  t.ok(
+    refreshedBefore > 0 && refreshedAfter > 0,
+    `racing refreshes started before (${refreshedBefore}) and after (${refreshedAfter}) the change answered`,
+  );
   t.equal(escaped, 0, "no token with an older role was accepted by any instance or the verifier after the change answered");
   t.equal(staleAfter, 0, `no refresh that started after the change answered returned the old role (${refreshedAfter} did start after)`);
   t.same([...statuses.keys()], [200], `every racing refresh answered 200: the sessions lived on (${JSON.stringify([...statuses])})`);
