@@ -32,7 +32,7 @@ interface Deployment {
 }
 
 type Session = { access: string; refresh: string; sid: string };
-type Minted = { token: string; role: unknown; startedAfter: boolean };
+type Minted = { token: string; role: unknown };
 
 const claimsOf = (token: string) => decodeJwt(token) as Record<string, unknown>;
 
@@ -151,13 +151,13 @@ async function raceRounds(t: Test, d: Deployment, rounds: number) {
     const oldRole = `v${round}`;
     const newRole = `v${round + 1}`;
     t.equal((await setClaims(d, d.instances[0]!, userId, { role: oldRole })).statusCode, 204);
-    const minted: Minted[] = sessions.map((s) => ({ token: s.access, role: undefined, startedAfter: false }));
+    const minted: Minted[] = sessions.map((s) => ({ token: s.access, role: undefined }));
     for (const s of sessions) {
       const res = await refresh(d.instances[0]!, s.refresh);
       t.equal(res.statusCode, 200);
       s.refresh = res.json().refresh_token;
       s.access = res.json().access_token;
-      minted.push({ token: s.access, role: claimsOf(s.access).role, startedAfter: false });
+      minted.push({ token: s.access, role: claimsOf(s.access).role });
     }
     t.equal(claimsOf(sessions[0]!.access).role, oldRole, `round ${round}: the sessions carry the role before the change`);
 
@@ -177,7 +177,7 @@ async function raceRounds(t: Test, d: Deployment, rounds: number) {
         s.refresh = body.refresh_token;
         s.access = body.access_token;
         const role = claimsOf(body.access_token).role;
-        minted.push({ token: body.access_token, role, startedAfter });
+        minted.push({ token: body.access_token, role });
         if (startedAfter) {
           refreshedAfter++;
           if (role !== newRole) staleAfter++;
