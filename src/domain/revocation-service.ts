@@ -63,7 +63,15 @@ export class RevocationService {
       await tx.setUserNotBefore(userId, notBefore);
       const entry = revocationEntryForUser(userId, notBefore, this.deps.accessTokenTtlMs);
       const [id] = await tx.insertRevocations([entry], now);
-      await tx.audit({ type: "user_sessions_revoked", actor, userId, detail: { reason, sessions: revoked.map((s) => s.id) } }, now);
+      await tx.audit(
+        {
+          type: "user_sessions_revoked",
+          actor,
+          userId,
+          detail: { reason, sessions: revoked.map((s) => s.id), client_ids: revoked.map((s) => s.clientId) },
+        },
+        now,
+      );
       return { revocations: [{ ...entry, id: id! }] as RevocationCommit, count: revoked.length };
     });
     await this.deps.publisher.publish(revocations);

@@ -87,6 +87,37 @@ for (const mode of MODES) {
     t.equal((await ta.app.inject({ url: `/admin/webhooks/${sub.id}/deliveries`, headers: admin })).statusCode, 404);
   });
 
+  t.test(`${mode}: a user-wide revocation is one session.revoked per session, each naming its application`, async (t) => {
+    const ta = await testApp(t, mode, { env });
+    const rx = await webhookReceiver(t);
+    await subscribe(ta.app, rx.url(), ["session.revoked"]);
+    const created = await ta.app.inject({
+      method: "POST",
+      url: "/admin/applications",
+      headers: admin,
+      payload: { id: "ios.app", name: "iOS" },
+    });
+    t.equal(created.statusCode, 201);
+    const u = await ta.createUser();
+    const web = (await ta.login(u.username, u.password)).json();
+    const ios = (await ta.login(u.username, u.password, { client_id: "ios.app" })).json();
+    const all = await ta.app.inject({ method: "DELETE", url: `/admin/users/${u.id}/sessions`, headers: admin });
+    t.equal(all.statusCode, 204);
+    t.equal(await ta.services.webhookWorker.tick(), 2);
+    const data = rx
+      .at()
+      .map((r) => (JSON.parse(r.body) as { data: Record<string, unknown> }).data)
+      .sort((a, b) => String(a.client_id).localeCompare(String(b.client_id)));
+    t.match(data, [
+      { session_id: web.session_id, client_id: "default", user_id: u.id, reason: "admin" },
+      { session_id: ios.session_id, client_id: "ios.app", user_id: u.id, reason: "admin" },
+    ]);
+    t.notOk(
+      data.some((d) => "sessions" in d || "client_ids" in d),
+      "the audit row's lists stay out of the payloads",
+    );
+  });
+
   t.test(`${mode}: events are delivered signed per Standard Webhooks, with their data`, async (t) => {
     const ta = await testApp(t, mode, { env });
     const rx = await webhookReceiver(t);
