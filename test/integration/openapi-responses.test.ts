@@ -66,6 +66,34 @@ t.test("the main flows answer as openapi.yaml says", async (t) => {
   check(t, "get", "/revocations", await app.inject({ url: "/revocations", headers: { authorization: sibling.basic } }));
   check(t, "get", "/.well-known/jwks.json", await app.inject({ url: "/.well-known/jwks.json" }));
   check(t, "get", "/.well-known/oauth-authorization-server", await app.inject({ url: "/.well-known/oauth-authorization-server" }));
+  // SPEC §11: an external user's session with claims, the user's view, a claims change, and their refusals.
+  const upstream = await createClient(services, ["sessions:issue"]);
+  const issue = (payload: Record<string, unknown>) =>
+    app.inject({ method: "POST", url: "/sessions", headers: { authorization: upstream.basic }, payload });
+  const issued = await issue({ external_subject: "oas|1", amr: ["otp"], acr: "loa2", claims: { tenant: "t1" } });
+  check(t, "post", "/sessions", issued);
+  check(t, "post", "/sessions", await issue({ external_subject: "oas|1", claims: { sub: "x" } }));
+  const externalId = issued.json().user_id as string;
+  const patchClaims = (claims: unknown) =>
+    app.inject({ method: "PATCH", url: `/admin/users/${externalId}`, headers: admin, payload: { claims } });
+  check(t, "patch", "/admin/users/{id}", await patchClaims({ role: "editor" }));
+  check(t, "patch", "/admin/users/{id}", await patchClaims({ iss: "x" }));
+  check(t, "get", "/admin/users/{id}", await app.inject({ url: `/admin/users/${externalId}`, headers: admin }));
+  check(t, "get", "/admin/users/{id}", await app.inject({ url: "/admin/users/00000000-0000-4000-8000-000000000000", headers: admin }));
+  check(
+    t,
+    "post",
+    "/introspect",
+    await app.inject({
+      method: "POST",
+      url: "/introspect",
+      headers: { authorization: sibling.basic },
+      payload: {
+        token: (await app.inject({ method: "POST", url: "/refresh", payload: { refresh_token: issued.json().refresh_token } })).json()
+          .access_token,
+      },
+    }),
+  );
   check(t, "get", "/admin/users", await app.inject({ url: "/admin/users", headers: admin }));
   check(t, "get", "/admin/users/{id}/sessions", await app.inject({ url: `/admin/users/${user.id}/sessions`, headers: admin }));
   check(t, "get", "/admin/keys", await app.inject({ url: "/admin/keys", headers: admin }));
