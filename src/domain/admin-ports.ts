@@ -1,18 +1,8 @@
 import type { AuditRow } from "./audit-chain.js";
-import type { Claims } from "./claims.js";
-import type { SessionRecord, UserKind } from "./types.js";
+import type { SessionRecord, UserRecord } from "./types.js";
 
-export interface UserSummary {
-  id: string;
-  username: string;
-  kind: UserKind;
-  issuer: string | null;
-  externalSubject: string | null;
-  claims: Claims;
-  disabled: boolean;
-  createdAt: Date;
-  liveSessions: number;
-}
+/** What the admin API shows of a user: the record without its secrets, and its live sessions. */
+export type UserSummary = Omit<UserRecord, "passwordHash" | "notBefore"> & { liveSessions: number };
 
 export interface RefreshHistoryEntry {
   id: string;

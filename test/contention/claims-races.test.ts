@@ -14,8 +14,8 @@ import { bearer, isActive, refresh, sqlClient, startCluster, type Cluster } from
 import { FakeClock } from "../fixtures/clock.js";
 import { lockWaiters } from "../fixtures/lock-waiters.js";
 import { createClient, type TestClient } from "../fixtures/service-client.js";
-import { verifierFor } from "../fixtures/verifier.js";
-import { TokenRevokedError, type Verifier } from "../../src/verifier/index.js";
+import { verifierFor, verifierRejects } from "../fixtures/verifier.js";
+import type { Verifier } from "../../src/verifier/index.js";
 
 const ENV = { RATE_LIMIT_REFRESH_PER_IP: "100000", RATE_LIMIT_LOGIN_PER_IP: "100000", REFRESH_REUSE_GRACE: "3s" };
 
@@ -79,19 +79,6 @@ async function userWithSessions(
     sessions.push({ access: body.access_token, refresh: body.refresh_token, sid: body.session_id });
   }
   return { userId: userId!, sessions };
-}
-
-/** A token the verifier rejects as revoked, once its list has caught up (it syncs by the stream). */
-async function verifierRejects(verifier: Verifier, token: string): Promise<boolean> {
-  const deadline = Date.now() + 2_000;
-  for (;;) {
-    const revoked = await verifier.verify(token, { transport: "header" }).then(
-      () => false,
-      (err) => err instanceof TokenRevokedError,
-    );
-    if (revoked || Date.now() > deadline) return revoked;
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** How many (instance or verifier, token) pairs still accept one of `tokens`. */

@@ -1,24 +1,15 @@
 import type { PrismaClient, Prisma, User } from "../../generated/prisma/client.js";
 import type { AdminStore, UserSummary } from "../../domain/admin-ports.js";
-import type { Claims } from "../../domain/claims.js";
-import type { UserKind } from "../../domain/types.js";
-import { toSession } from "./rows.js";
+import { toSession, toUser } from "./rows.js";
 
 const liveSessionCount = (now: Date) => ({
   _count: { select: { sessions: { where: { revokedAt: null, idleExpiresAt: { gt: now }, absoluteExpiresAt: { gt: now } } } } },
 });
 
-const toSummary = (u: User & { _count: { sessions: number } }): UserSummary => ({
-  id: u.id,
-  username: u.username,
-  kind: u.kind as UserKind,
-  issuer: u.issuer,
-  externalSubject: u.externalSubject,
-  claims: u.claims as Claims,
-  disabled: u.disabled,
-  createdAt: u.createdAt,
-  liveSessions: u._count.sessions,
-});
+const toSummary = (u: User & { _count: { sessions: number } }): UserSummary => {
+  const { passwordHash: _hash, notBefore: _notBefore, ...user } = toUser(u);
+  return { ...user, liveSessions: u._count.sessions };
+};
 
 export function createPrismaAdminStore(prisma: PrismaClient): AdminStore {
   return {
