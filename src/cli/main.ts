@@ -187,6 +187,10 @@ const COMMANDS: Record<string, Command> = {
     async run(args, config, io) {
       const id = singleArgument(args, "users:claims", io);
       if (id === null) return 2;
+      if (!UUID.test(id)) {
+        io.err("error: <user-id> must be a user's id (a UUID)");
+        return 2;
+      }
       const claims = jsonObject(await io.stdin());
       if (!claims) {
         io.err("error: standard input must be a JSON object");
@@ -277,6 +281,8 @@ function singleArgument(args: string[], command: string, io: Io): string | null 
   io.err("usage: " + COMMANDS[command]!.usage);
   return null;
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The JSON object the text holds, or null when it is not JSON or not an object. */
 function jsonObject(text: string): Record<string, unknown> | null {

@@ -223,6 +223,7 @@ t.test("users:claims reads a JSON object on stdin and replaces the user's claims
   t.match((await run(["users:claims", user.id], '{"sub":"someone else"}', 1)).errLines[0], /sub/, "a reserved name is refused");
   t.match((await run(["users:claims", "00000000-0000-4000-8000-0000000000ff"], "{}", 1)).errLines[0], /no such user/);
   await run(["users:claims"], "{}", 2);
+  t.match((await run(["users:claims", "alice"], "{}", 2)).errLines[0], /must be a user's id/, "a malformed id is a usage error");
   t.same(await claimsOf(), { role: "editor", tenant: "acme" }, "refused input changes nothing");
 
   await run(["users:claims", user.id], "{}", 0);
