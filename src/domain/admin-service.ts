@@ -1,6 +1,5 @@
 import type { AdminStore, AuditQuery, UserCursor } from "./admin-ports.js";
 import type { ClaimsService } from "./claims-service.js";
-import { validateClaims } from "./claims.js";
 import type { Clock } from "./clock.js";
 import { invalidRequest, notFound } from "./errors.js";
 import type { AuditLog, PasswordHasher, SessionStore, UserStore } from "./ports.js";
@@ -49,10 +48,8 @@ export class AdminService {
     if (patch.password !== undefined && (patch.password.length < PASSWORD_MIN || patch.password.length > PASSWORD_MAX)) {
       throw invalidRequest(`password must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`);
     }
-    if (patch.claims !== undefined) {
-      validateClaims(patch.claims, "claims");
-      await this.deps.claims.setUserClaims(userId, patch.claims, actor);
-    }
+    // Checked (and refusable on a session's union) inside, before anything else changes.
+    if (patch.claims !== undefined) await this.deps.claims.setUserClaims(userId, patch.claims, actor);
     if (patch.disabled !== undefined) {
       await admin.setUserDisabled(userId, patch.disabled, clock.now());
       await audit.record({ type: patch.disabled ? "user_disabled" : "user_enabled", actor, userId }, clock.now());

@@ -123,15 +123,16 @@ export class ApplicationService {
   async update(id: string, patch: ApplicationFields, actor: string): Promise<{ application: Application; effect: PolicyReport | null }> {
     const fields = this.fields(patch);
     const now = this.deps.clock.now();
-    const { before, after } = await this.deps.store.withApplication(id, true, async (tx) => {
+    const { before, after, reaches } = await this.deps.store.withApplication(id, true, async (tx) => {
       const before = await this.locked(tx, id);
       const after = this.merged(before, fields, now);
       await tx.updateApplication(after);
-      if (!changesSessions(before, after, fields)) await tx.audit(updatedEvent(before, after, null, actor), now);
-      return { before, after };
+      const reaches = changesSessions(before, after, fields);
+      if (!reaches) await tx.audit(updatedEvent(before, after, null, actor), now);
+      return { before, after, reaches };
     });
     await this.deps.changed?.();
-    if (!changesSessions(before, after, fields)) return { application: after, effect: null };
+    if (!reaches) return { application: after, effect: null };
     // Each batch applies the application's policy as stored then: a later change's batches converge on its own.
     const effect = await this.applyInBatches(id, now, actor, true, (tx) => this.locked(tx, id));
     await this.deps.store.withApplication(id, true, (tx) => tx.audit(updatedEvent(before, after, effect, actor), now));
